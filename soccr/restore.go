@@ -1,0 +1,395 @@
+package soccr
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Restore creates a TCP socket and restores st into it: the connection
+// goes on where it was checkpointed. It returns the new socket's
+// descriptor (close-on-exec, blocking). On failure nothing is left behind.
+//
+// The caller must keep packets of the connection away from the host until
+// Restore returns (see the package documentation); the peer then sees the
+// same connection as before.
+func Restore(st *State) (int, error) {
+	if err := st.validate(); err != nil {
+		return -1, &OpError{Op: "restore", FD: -1, State: st.State, Local: st.Local, Remote: st.Remote, Err: err}
+	}
+	fd, err := unix.Socket(st.Family(), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, &OpError{Op: "restore", FD: -1, State: st.State, Local: st.Local, Remote: st.Remote,
+			Err: fmt.Errorf("socket: %w", err)}
+	}
+	c, err := Pause(fd)
+	if err == nil {
+		if err = c.Restore(st); err == nil {
+			err = c.Resume()
+		}
+	}
+	if err != nil {
+		unix.Close(fd) // in repair mode: nothing reaches the peer
+		return -1, err
+	}
+	return fd, nil
+}
+
+// Restore puts st into the paused socket c, which must be new (created,
+// neither bound nor connected). Afterwards the socket is still in repair
+// mode: call Resume to let the connection go on, or close it. On failure the
+// caller closes the socket; since it is in repair mode, the peer sees
+// nothing.
+//
+// Restore never blocks and needs no preparation: where a queue does not fit
+// the socket's buffers, it raises them for the time it refills the queue
+// and puts them back afterwards (the kernel then keeps the buffer sizes as
+// if set by the application, as they are after a restore by CRIU).
+func (c *Conn) Restore(st *State) error {
+	const op = "restore"
+	if c.done {
+		return c.opErr(op, "", ErrReleased)
+	}
+	c.state, c.local, c.remote = st.State, st.Local, st.Remote
+	if err := st.validate(); err != nil {
+		return c.opErr(op, "", err)
+	}
+	if err := bindOrConnect(c.fd, st.Local, false); err != nil {
+		return c.opErr(op, "", err)
+	}
+	if st.State == SynSent {
+		if err := c.restoreSynSent(st); err != nil {
+			return c.opErr(op, "", err)
+		}
+		return nil
+	}
+	if err := c.restoreEstablished(st); err != nil {
+		return c.opErr(op, "", err)
+	}
+	return nil
+}
+
+// restoreSynSent connects again for real, with the original initial
+// sequence number: the peer never answered, so there is nothing to repair.
+func (c *Conn) restoreSynSent(st *State) error {
+	fd := c.fd
+	// SendSeq is the ISN plus one, for the SYN.
+	if err := c.setQueueSeq(tcpSendQueue, st.SendSeq-1); err != nil {
+		return err
+	}
+	if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP, "TCP_REPAIR"); err != nil {
+		return err
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return fmt.Errorf("fcntl F_GETFL: %w", err)
+	}
+	if fl&unix.O_NONBLOCK == 0 {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl|unix.O_NONBLOCK); err != nil {
+			return fmt.Errorf("fcntl F_SETFL: %w", err)
+		}
+	}
+	err = bindOrConnect(fd, st.Remote, true)
+	if errors.Is(err, unix.EINPROGRESS) {
+		err = nil
+	}
+	if fl&unix.O_NONBLOCK == 0 {
+		if _, e := unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl); e != nil && err == nil {
+			err = fmt.Errorf("fcntl F_SETFL: %w", e)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOn, "TCP_REPAIR"); err != nil {
+		return err
+	}
+	if st.Sockopts != nil {
+		return setSockopts(fd, st.Sockopts)
+	}
+	return nil
+}
+
+func (c *Conn) setQueueSeq(q int, seq uint32) error {
+	if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, int32(q), "TCP_REPAIR_QUEUE"); err != nil {
+		return err
+	}
+	return setInt(c.fd, unix.SOL_TCP, unix.TCP_QUEUE_SEQ, int32(seq), "TCP_QUEUE_SEQ")
+}
+
+// restoreEstablished restores every state but SYN_SENT: the connection is
+// rebuilt as ESTABLISHED, and FINs are added to reach the saved state.
+func (c *Conn) restoreEstablished(st *State) error {
+	fd := c.fd
+	mask := st.State.mask()
+	// A FIN counts in the sequence numbers but is restored separately.
+	sndSeq, rcvSeq := st.SendSeq, st.RecvSeq
+	if mask&finSent != 0 {
+		sndSeq--
+	}
+	if mask&finRecv != 0 {
+		rcvSeq--
+	}
+	sndUna := sndSeq - uint32(len(st.SendQueue))
+
+	// The receive queue is selected last, so that it is still selected
+	// when its bytes go in after connect.
+	if err := c.setQueueSeq(tcpSendQueue, sndUna); err != nil {
+		return err
+	}
+	if err := c.setQueueSeq(tcpRecvQueue, rcvSeq-uint32(len(st.RecvQueue))); err != nil {
+		return err
+	}
+	// In repair mode connect sends nothing: the socket is ESTABLISHED at once.
+	if err := bindOrConnect(fd, st.Remote, true); err != nil {
+		return err
+	}
+	if err := setRepairOptions(fd, st); err != nil {
+		return err
+	}
+	if st.Options&OptTimestamps != 0 {
+		if err := setInt(fd, unix.SOL_TCP, unix.TCP_TIMESTAMP, int32(st.Timestamp), "TCP_TIMESTAMP"); err != nil {
+			return err
+		}
+	}
+
+	var bufs bufGuard
+	if err := c.fill(tcpRecvQueue, st.RecvQueue, &bufs); err != nil {
+		bufs.putBack(fd)
+		return err
+	}
+	sent := st.SendQueue[:len(st.SendQueue)-int(st.Unsent)]
+	if len(sent) > 0 {
+		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpSendQueue, "TCP_REPAIR_QUEUE"); err != nil {
+			return err
+		}
+		// In repair mode these bytes count as sent, unacknowledged.
+		if err := c.fill(tcpSendQueue, sent, &bufs); err != nil {
+			bufs.putBack(fd)
+			return err
+		}
+	}
+	if st.Unsent > 0 {
+		// Bytes never sent go in as an ordinary write. The peer's window
+		// is still zero here, so they are not transmitted before Resume.
+		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP, "TCP_REPAIR"); err != nil {
+			return err
+		}
+		err := c.fill(tcpNoQueue, st.SendQueue[len(sent):], &bufs)
+		if e := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOn, "TCP_REPAIR"); err == nil {
+			err = e
+		}
+		if err != nil {
+			bufs.putBack(fd)
+			return err
+		}
+	}
+	if err := bufs.putBack(fd); err != nil {
+		return err
+	}
+
+	if w := st.Window; w != nil && !repairWindowMissing.Load() {
+		win := *w
+		if mask&finRecv != 0 {
+			// The peer's FIN is not in the queue yet.
+			win.RcvWup--
+			win.RcvWnd++
+		}
+		err := setsockopt(fd, unix.SOL_TCP, unix.TCP_REPAIR_WINDOW, unsafe.Pointer(&win), sizeofRepairWindow, "TCP_REPAIR_WINDOW")
+		if errors.Is(err, unix.ENOPROTOOPT) {
+			repairWindowMissing.Store(true)
+		} else if err != nil {
+			return err
+		}
+	}
+
+	if err := c.restoreFINs(st, sndUna, rcvSeq); err != nil {
+		return err
+	}
+	if st.Sockopts != nil {
+		return setSockopts(fd, st.Sockopts)
+	}
+	return nil
+}
+
+// restoreFINs brings an ESTABLISHED socket to the saved state. Our FIN is
+// queued with shutdown(SHUT_WR); the peer's FIN, and the peer's
+// acknowledgement of ours, are injected as packets from the peer.
+func (c *Conn) restoreFINs(st *State, sndUna, rcvSeq uint32) error {
+	mask := st.State.mask()
+	if mask&(finSent|finRecv) == 0 {
+		return nil
+	}
+	ourFIN := func() error {
+		// An acknowledged FIN is queued as sent, so that it is never
+		// transmitted again.
+		acked := mask&finSentAcked != 0
+		if acked {
+			if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpSendQueue, "TCP_REPAIR_QUEUE"); err != nil {
+				return err
+			}
+		}
+		if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		if acked {
+			return setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue, "TCP_REPAIR_QUEUE")
+		}
+		return nil
+	}
+	win := uint32(0xffff)
+	if st.Window != nil {
+		win = st.Window.SndWnd >> st.SndWscale
+	}
+	peer := segment{from: st.Remote, to: st.Local, seq: rcvSeq, ack: sndUna, window: win}
+
+	switch st.State {
+	case FinWait1, FinWait2, Closing:
+		// Our FIN first: CLOSING is FIN_WAIT1 that then got the peer's FIN.
+		if err := ourFIN(); err != nil {
+			return err
+		}
+		if st.State == Closing {
+			peer.flags = tcpFlagFIN | tcpFlagACK
+			if err := inject(&peer); err != nil {
+				return err
+			}
+		}
+	case CloseWait, LastAck, Close:
+		// The peer's FIN first: LAST_ACK is CLOSE_WAIT that then closed.
+		peer.flags = tcpFlagFIN | tcpFlagACK
+		if err := inject(&peer); err != nil {
+			return err
+		}
+		if st.State != CloseWait {
+			if err := ourFIN(); err != nil {
+				return err
+			}
+		}
+	}
+	if mask&finSentAcked != 0 {
+		// The peer acknowledges our FIN: FIN_WAIT2, or CLOSE from LAST_ACK.
+		peer.flags = tcpFlagACK
+		peer.seq = st.RecvSeq
+		peer.ack = st.SendSeq
+		if err := inject(&peer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setRepairOptions(fd int, st *State) error {
+	type repairOpt struct{ code, val uint32 }
+	var opts [4]repairOpt
+	n := 0
+	if st.Options&OptSACK != 0 {
+		opts[n] = repairOpt{tcpoptSACKPerm, 0}
+		n++
+	}
+	if st.Options&OptWscale != 0 {
+		opts[n] = repairOpt{tcpoptWindow, uint32(st.SndWscale) | uint32(st.RcvWscale)<<16}
+		n++
+	}
+	if st.Options&OptTimestamps != 0 {
+		opts[n] = repairOpt{tcpoptTimestamp, 0}
+		n++
+	}
+	opts[n] = repairOpt{tcpoptMSS, st.MSSClamp}
+	n++
+	return setsockopt(fd, unix.SOL_TCP, unix.TCP_REPAIR_OPTIONS, unsafe.Pointer(&opts[0]), uintptr(n)*8, "TCP_REPAIR_OPTIONS")
+}
+
+// bufGuard remembers socket buffer sizes that fill raised, to put them back.
+type bufGuard struct {
+	sndOrig, rcvOrig int32 // 0: not raised
+	raises           int
+}
+
+const (
+	minChunk  = 4096
+	maxRaises = 16
+)
+
+// fill writes b into queue q (tcpNoQueue: an ordinary write) without ever
+// blocking. When the socket's buffer is full it raises the buffer to fit
+// what is left; when the kernel still refuses, it halves the chunk.
+func (c *Conn) fill(q int, b []byte, g *bufGuard) error {
+	chunk := len(b)
+	for len(b) > 0 {
+		n, err := sendNB(c.fd, b[:min(chunk, len(b))])
+		if err == nil {
+			if n <= 0 {
+				return fmt.Errorf("restoring the %s queue: send wrote nothing: %w", queueName(q), unix.EIO)
+			}
+			b = b[n:]
+			continue
+		}
+		if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOMEM) {
+			return fmt.Errorf("restoring the %s queue (%d bytes left): %w", queueName(q), len(b), err)
+		}
+		raised, rerr := g.raise(c.fd, q, len(b))
+		if rerr != nil {
+			return rerr
+		}
+		if raised {
+			continue
+		}
+		if chunk > minChunk {
+			chunk = max(minChunk, min(chunk, len(b))/2)
+			continue
+		}
+		return fmt.Errorf("restoring the %s queue (%d bytes left): %w", queueName(q), len(b), err)
+	}
+	return nil
+}
+
+// raise grows the buffer that queue q fills by enough for left more bytes,
+// remembering its first size. It reports whether the buffer grew.
+func (g *bufGuard) raise(fd, q, left int) (bool, error) {
+	opt, force, orig := unix.SO_SNDBUF, unix.SO_SNDBUFFORCE, &g.sndOrig
+	getName, setName := "SO_SNDBUF", "SO_SNDBUFFORCE"
+	if q == tcpRecvQueue {
+		opt, force, orig = unix.SO_RCVBUF, unix.SO_RCVBUFFORCE, &g.rcvOrig
+		getName, setName = "SO_RCVBUF", "SO_RCVBUFFORCE"
+	}
+	if g.raises >= maxRaises {
+		return false, nil
+	}
+	cur, err := getInt(fd, unix.SOL_SOCKET, opt, getName)
+	if err != nil {
+		return false, err
+	}
+	// The kernel doubles the value it is given, for its bookkeeping
+	// overhead: ask for the current size plus twice what is left.
+	want := min(int64(cur)+2*int64(left)+64<<10, 1<<30) / 2
+	if want*2 <= int64(cur) {
+		return false, nil
+	}
+	if err := setInt(fd, unix.SOL_SOCKET, force, int32(want), setName); err != nil {
+		return false, err
+	}
+	if *orig == 0 {
+		*orig = cur
+	}
+	g.raises++
+	return true, nil
+}
+
+// putBack restores the buffer sizes that raise changed.
+func (g *bufGuard) putBack(fd int) error {
+	var err error
+	if g.sndOrig != 0 {
+		err = setInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, g.sndOrig/2, "SO_SNDBUFFORCE")
+		g.sndOrig = 0
+	}
+	if g.rcvOrig != 0 {
+		if e := setInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, g.rcvOrig/2, "SO_RCVBUFFORCE"); err == nil {
+			err = e
+		}
+		g.rcvOrig = 0
+	}
+	return err
+}
