@@ -57,10 +57,14 @@ func (r *rawSockaddr) fromAddrPort(ap netip.AddrPort) uintptr {
 
 // sockAddrCall wraps getsockname(2) (self) and getsockopt SO_PEERNAME
 // (peer). SO_PEERNAME answers in SYN_SENT and CLOSE too, where
-// getpeername(2) says ENOTCONN.
-func sockAddrCall(fd int, self bool) (netip.AddrPort, error) {
+// getpeername(2) says ENOTCONN; it wants the exact length of the family's
+// sockaddr, so the peer's family is taken from v6.
+func sockAddrCall(fd int, self, v6 bool) (netip.AddrPort, error) {
 	var r rawSockaddr
 	n := uint32(len(r))
+	if !v6 {
+		n = unix.SizeofSockaddrInet4
+	}
 	if self {
 		for {
 			_, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&r[0])), uintptr(unsafe.Pointer(&n)))

@@ -122,11 +122,11 @@ func (c *Conn) save(st *State, o *SaveOptions) error {
 	st.State = TCPState(ti.State)
 	c.state = st.State
 	if !o.NoAddrs {
-		if st.Local, err = sockAddrCall(fd, true); err != nil {
+		if st.Local, err = sockAddrCall(fd, true, true); err != nil {
 			return c.opErr(op, "", err)
 		}
 		c.local = st.Local
-		if st.Remote, err = sockAddrCall(fd, false); err != nil {
+		if st.Remote, err = sockAddrCall(fd, false, !st.Local.Addr().Is4()); err != nil {
 			if errors.Is(err, unix.ENOTCONN) {
 				err = withCause(ErrUnsupportedState, err)
 			}

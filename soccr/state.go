@@ -43,6 +43,14 @@ func (s TCPState) String() string {
 // restored by this package.
 func (s TCPState) Supported() bool { return s.mask()&supportedStates != 0 }
 
+// SentFIN reports whether a socket in state s has shut down its sending
+// side: its FIN is queued or sent.
+func (s TCPState) SentFIN() bool { return s.mask()&finSent != 0 }
+
+// ReceivedFIN reports whether the peer of a socket in state s has shut
+// down its sending side: the peer's FIN is in the receive stream.
+func (s TCPState) ReceivedFIN() bool { return s.mask()&finRecv != 0 }
+
 func (s TCPState) mask() uint32 { return 1 << s }
 
 const (

@@ -1,0 +1,187 @@
+package netnstest
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// NetNS is a network namespace made for one test.
+type NetNS struct {
+	fd int // an open /proc/thread-self/ns/net of the namespace
+}
+
+// RequireRoot skips tb with a reason when the process cannot create network
+// namespaces or use TCP repair, or fails it under GOSOCCR_REQUIRE_ROOT=1.
+func RequireRoot(tb testing.TB) {
+	tb.Helper()
+	if reason := missingPrivilege(); reason != "" {
+		if os.Getenv("GOSOCCR_REQUIRE_ROOT") == "1" {
+			tb.Fatalf("GOSOCCR_REQUIRE_ROOT=1 but %s", reason)
+		}
+		tb.Skipf("skipped: %s (run as root, or with CAP_SYS_ADMIN and CAP_NET_ADMIN)", reason)
+	}
+}
+
+func missingPrivilege() string {
+	var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return "capget: " + err.Error()
+	}
+	for _, c := range []struct {
+		bit  uint
+		name string
+	}{{unix.CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}, {unix.CAP_NET_ADMIN, "CAP_NET_ADMIN"}, {unix.CAP_NET_RAW, "CAP_NET_RAW"}} {
+		if data[c.bit/32].Effective&(1<<(c.bit%32)) == 0 {
+			return "the process lacks " + c.name
+		}
+	}
+	return ""
+}
+
+// New creates a network namespace for tb with the loopback device up. It is
+// removed when tb ends.
+func New(tb testing.TB) *NetNS {
+	tb.Helper()
+	RequireRoot(tb)
+	ns, err := create()
+	if err != nil {
+		tb.Fatalf("netnstest: %v", err)
+	}
+	tb.Cleanup(func() { unix.Close(ns.fd) })
+	return ns
+}
+
+func create() (*NetNS, error) {
+	type result struct {
+		ns  *NetNS
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// This thread's namespace is changed for good: never unlock it,
+		// so that it exits with this goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("unshare(CLONE_NEWNET): %w", err)}
+			return
+		}
+		if err := loUp(); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{err: fmt.Errorf("open own netns: %w", err)}
+			return
+		}
+		ch <- result{ns: &NetNS{fd: fd}}
+	}()
+	r := <-ch
+	return r.ns, r.err
+}
+
+// loUp brings up the loopback device of the calling thread's namespace.
+func loUp() error {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket for lo: %w", err)
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("SIOCGIFFLAGS lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("SIOCSIFFLAGS lo: %w", err)
+	}
+	return nil
+}
+
+// Do runs fn on a thread inside the namespace and returns its error.
+func (ns *NetNS) Do(fn func() error) error {
+	type result struct{ err error }
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{fmt.Errorf("open netns: %w", err)}
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Setns(ns.fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{fmt.Errorf("setns: %w", err)}
+			return
+		}
+		var ferr error
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					ferr = fmt.Errorf("panic in netns: %v", r)
+				}
+			}()
+			ferr = fn()
+		}()
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		} // else: the thread stays locked and exits with this goroutine
+		ch <- result{ferr}
+	}()
+	return (<-ch).err
+}
+
+// MustDo is Do that fails tb on error.
+func (ns *NetNS) MustDo(tb testing.TB, fn func() error) {
+	tb.Helper()
+	if err := ns.Do(fn); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Path names the namespace for tools that take a namespace file, such as
+// nsenter --net=PATH, while the test runs.
+func (ns *NetNS) Path() string { return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ns.fd) }
+
+// CheckFDs fails tb if it ends with more open descriptors than it started
+// with. Call it first in a test.
+func CheckFDs(tb testing.TB) {
+	tb.Helper()
+	before := openFDs()
+	tb.Cleanup(func() {
+		after := openFDs()
+		var leaked []string
+		for fd, target := range after {
+			if _, ok := before[fd]; !ok {
+				leaked = append(leaked, fmt.Sprintf("%s -> %s", fd, target))
+			}
+		}
+		if len(leaked) > 0 {
+			tb.Errorf("leaked %d descriptors: %s", len(leaked), strings.Join(leaked, ", "))
+		}
+	})
+}
+
+func openFDs() map[string]string {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	m := make(map[string]string, len(ents))
+	for _, e := range ents {
+		t, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		m[e.Name()] = t
+	}
+	return m
+}
