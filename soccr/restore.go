@@ -155,6 +155,14 @@ func (c *Conn) restoreEstablished(st *State) error {
 		}
 	}
 
+	// Options before queued bytes: TCP_NODELAY pushes what is queued when
+	// it is set, and TCP_CORK holds what it should hold.
+	if st.Sockopts != nil {
+		if err := setSockopts(fd, st.Sockopts); err != nil {
+			return err
+		}
+	}
+
 	var bufs bufGuard
 	if err := c.fill(tcpRecvQueue, st.RecvQueue, &bufs); err != nil {
 		bufs.putBack(fd)
@@ -172,8 +180,18 @@ func (c *Conn) restoreEstablished(st *State) error {
 		}
 	}
 	if st.Unsent > 0 {
-		// Bytes never sent go in as an ordinary write. The peer's window
-		// is still zero here, so they are not transmitted before Resume.
+		// Bytes never sent go in as an ordinary write, with the peer's
+		// window closed for the moment: they wait in the queue until the
+		// peer answers the window probe of Resume, rather than leave now,
+		// get dropped by the network lock, and wait for a retransmission
+		// timeout.
+		if st.Window != nil {
+			closed := *st.Window
+			closed.SndWnd = 0
+			if err := c.setWindow(&closed, mask); err != nil {
+				return err
+			}
+		}
 		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP, "TCP_REPAIR"); err != nil {
 			return err
 		}
@@ -190,28 +208,32 @@ func (c *Conn) restoreEstablished(st *State) error {
 		return err
 	}
 
-	if w := st.Window; w != nil && !repairWindowMissing.Load() {
-		win := *w
-		if mask&finRecv != 0 {
-			// The peer's FIN is not in the queue yet.
-			win.RcvWup--
-			win.RcvWnd++
-		}
-		err := setsockopt(fd, unix.SOL_TCP, unix.TCP_REPAIR_WINDOW, unsafe.Pointer(&win), sizeofRepairWindow, "TCP_REPAIR_WINDOW")
-		if errors.Is(err, unix.ENOPROTOOPT) {
-			repairWindowMissing.Store(true)
-		} else if err != nil {
+	if st.Window != nil {
+		if err := c.setWindow(st.Window, mask); err != nil {
 			return err
 		}
 	}
 
-	if err := c.restoreFINs(st, sndUna, rcvSeq); err != nil {
-		return err
+	return c.restoreFINs(st, sndUna, rcvSeq)
+}
+
+// setWindow sets TCP_REPAIR_WINDOW, where the kernel has it.
+func (c *Conn) setWindow(w *Window, mask uint32) error {
+	if repairWindowMissing.Load() {
+		return nil
 	}
-	if st.Sockopts != nil {
-		return setSockopts(fd, st.Sockopts)
+	win := *w
+	if mask&finRecv != 0 {
+		// The peer's FIN is not in the receive stream yet.
+		win.RcvWup--
+		win.RcvWnd++
 	}
-	return nil
+	err := setsockopt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR_WINDOW, unsafe.Pointer(&win), sizeofRepairWindow, "TCP_REPAIR_WINDOW")
+	if errors.Is(err, unix.ENOPROTOOPT) {
+		repairWindowMissing.Store(true)
+		return nil
+	}
+	return err
 }
 
 // restoreFINs brings an ESTABLISHED socket to the saved state. Our FIN is
