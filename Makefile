@@ -1,0 +1,101 @@
+# gosoccr: see README.md. `make help` lists the targets.
+
+# Go may be outside PATH (at /usr/local/go/bin on a fresh machine): find it,
+# and put its folder first in PATH for the scripts that this file runs.
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+export PATH := $(dir $(GO)):$(PATH)
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+DEMO_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -pthread -Iinclude
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+PCDIR   ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+# Go test settings. GOSOCCR_REQUIRE_ROOT=1 (as .ci/run sets) turns every
+# skipped privileged test into a failure.
+GOTESTFLAGS ?= -count=1 -timeout 10m
+ifdef GOSOCCR_REQUIRE_ROOT
+export GOSOCCR_REQUIRE_ROOT
+endif
+
+LIB  = build/libgosoccr.so
+DEMO = build/demo
+# The demo runs in a network namespace of its own, with lo up. As root it is
+# a plain `unshare -n`; otherwise a user namespace gives it CAP_NET_ADMIN
+# there (where the kernel allows unprivileged user namespaces).
+NETNS = unshare $(if $(filter 0,$(shell id -u)),-n,-r -n) sh -c 'ip link set lo up && exec "$$0" "$$@"'
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build test bench demo install uninstall clean FORCE
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## install what is missing (Debian 12, as root): gcc, make, iproute2, util-linux, strace, pkg-config, Go modules
+	@GO=$(GO) test/install-deps.sh
+
+build: $(LIB) ## build build/libgosoccr.so (libsoccr C ABI, Go c-shared)
+
+# go build knows what changed; always ask it.
+$(LIB): FORCE
+	@mkdir -p build
+	$(GO) build -buildmode=c-shared -ldflags=-extldflags=-Wl,-soname,libgosoccr.so -o $@ ./plugin
+
+$(DEMO): test/demo/demo.c include/soccr.h $(LIB)
+	$(CC) $(CFLAGS) $(DEMO_CFLAGS) -o $@ test/demo/demo.c -Lbuild -lgosoccr -Wl,-rpath,'$$ORIGIN'
+
+test: deps build ## go vet, Go tests, C tests, a one-iteration run of every benchmark
+	$(GO) vet ./...
+	@if [ "$$(id -u)" != 0 ]; then echo "make test: not root: privileged Go tests skip"; fi
+	$(GO) test $(GOTESTFLAGS) ./...
+	test/run-c-tests.sh
+	$(GO) test -run '^$$' -bench . -benchtime=1x $(GOTESTFLAGS) ./...
+
+bench: deps build ## Go benchmarks and the C benchmark, with their figures
+	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
+	test/run-c-tests.sh bench
+
+demo: deps build $(DEMO) ## checkpoint and restore a streaming connection through the C ABI, in a private netns
+	$(NETNS) $(DEMO) $(DEMO_ARGS)
+
+install: $(LIB) ## install the library, headers and pkg-config files (PREFIX=/usr/local, DESTDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/soccr $(DESTDIR)$(PCDIR)
+	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libgosoccr.so
+	ln -sf libgosoccr.so $(DESTDIR)$(LIBDIR)/libsoccr.so
+	install -m 0644 include/soccr.h $(DESTDIR)$(INCDIR)/soccr/soccr.h
+	if [ -f include/gosoccr.h ]; then install -m 0644 include/gosoccr.h $(DESTDIR)$(INCDIR)/soccr/gosoccr.h; fi
+	$(call pcfile,gosoccr,gosoccr) > $(DESTDIR)$(PCDIR)/gosoccr.pc
+	$(call pcfile,soccr,soccr) > $(DESTDIR)$(PCDIR)/soccr.pc
+	if [ -z "$(DESTDIR)" ]; then $$(command -v ldconfig || echo /sbin/ldconfig); fi
+
+uninstall: ## remove what install installed
+	rm -f $(DESTDIR)$(LIBDIR)/libgosoccr.so $(DESTDIR)$(LIBDIR)/libsoccr.so
+	rm -f $(DESTDIR)$(INCDIR)/soccr/soccr.h $(DESTDIR)$(INCDIR)/soccr/gosoccr.h
+	rm -f $(DESTDIR)$(PCDIR)/gosoccr.pc $(DESTDIR)$(PCDIR)/soccr.pc
+	-rmdir $(DESTDIR)$(INCDIR)/soccr 2>/dev/null
+	if [ -z "$(DESTDIR)" ]; then $$(command -v ldconfig || echo /sbin/ldconfig); fi
+
+clean: ## remove build/
+	rm -rf build test/bin
+
+FORCE:
+
+# pcfile NAME,LIB prints a pkg-config file that links -lLIB. Both names
+# link the same library: libsoccr.so is a link to libgosoccr.so. Cflags
+# allow both #include <soccr/soccr.h> and libsoccr's #include "soccr.h".
+define pcfile
+	printf '%s\n' \
+	  'prefix=$(PREFIX)' \
+	  'libdir=$(LIBDIR)' \
+	  'includedir=$(INCDIR)' \
+	  '' \
+	  'Name: $(1)' \
+	  'Description: TCP connection checkpoint/restore (libsoccr C ABI), in Go' \
+	  'URL: https://github.com/gosoccr/gosoccr' \
+	  'Version: 0.1.0' \
+	  'Cflags: -I$${includedir} -I$${includedir}/soccr' \
+	  'Libs: -L$${libdir} -l$(2)'
+endef
