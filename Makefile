@@ -66,17 +66,18 @@ install: $(LIB) ## install the library, headers and pkg-config files (PREFIX=/us
 	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libgosoccr.so
 	ln -sf libgosoccr.so $(DESTDIR)$(LIBDIR)/libsoccr.so
 	install -m 0644 include/soccr.h $(DESTDIR)$(INCDIR)/soccr/soccr.h
-	if [ -f include/gosoccr.h ]; then install -m 0644 include/gosoccr.h $(DESTDIR)$(INCDIR)/soccr/gosoccr.h; fi
-	$(call pcfile,gosoccr,gosoccr) > $(DESTDIR)$(PCDIR)/gosoccr.pc
-	$(call pcfile,soccr,soccr) > $(DESTDIR)$(PCDIR)/soccr.pc
-	if [ -z "$(DESTDIR)" ]; then $$(command -v ldconfig || echo /sbin/ldconfig); fi
+	@if [ -f include/gosoccr.h ]; then install -m 0644 include/gosoccr.h $(DESTDIR)$(INCDIR)/soccr/gosoccr.h; fi
+	@echo "writing $(DESTDIR)$(PCDIR)/gosoccr.pc and soccr.pc (prefix $(PREFIX))"
+	@$(call pcfile,gosoccr,gosoccr) > $(DESTDIR)$(PCDIR)/gosoccr.pc
+	@$(call pcfile,soccr,soccr) > $(DESTDIR)$(PCDIR)/soccr.pc
+	@if [ -z "$(DESTDIR)" ]; then echo ldconfig; $$(command -v ldconfig || echo /sbin/ldconfig); fi
 
 uninstall: ## remove what install installed
 	rm -f $(DESTDIR)$(LIBDIR)/libgosoccr.so $(DESTDIR)$(LIBDIR)/libsoccr.so
 	rm -f $(DESTDIR)$(INCDIR)/soccr/soccr.h $(DESTDIR)$(INCDIR)/soccr/gosoccr.h
 	rm -f $(DESTDIR)$(PCDIR)/gosoccr.pc $(DESTDIR)$(PCDIR)/soccr.pc
 	-rmdir $(DESTDIR)$(INCDIR)/soccr 2>/dev/null
-	if [ -z "$(DESTDIR)" ]; then $$(command -v ldconfig || echo /sbin/ldconfig); fi
+	@if [ -z "$(DESTDIR)" ]; then echo ldconfig; $$(command -v ldconfig || echo /sbin/ldconfig); fi
 
 clean: ## remove build/
 	rm -rf build test/bin
