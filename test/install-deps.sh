@@ -43,8 +43,15 @@ if ((${#missing[@]})); then
 	fi
 	say "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq </dev/null >/dev/null
-	apt-get install -qq -y --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+	# apt's output is shown only when it fails.
+	log=$(mktemp)
+	trap 'rm -f "$log"' EXIT
+	if ! { apt-get update -q && apt-get install -q -y --no-install-recommends "${missing[@]}"; } \
+		</dev/null >"$log" 2>&1; then
+		cat "$log" >&2
+		say "apt-get failed"
+		exit 1
+	fi
 fi
 
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
