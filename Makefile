@@ -24,8 +24,10 @@ endif
 LIB  = build/libgosoccr.so
 DEMO = build/demo
 # The demo runs in a network namespace of its own, with lo up. As root it is
-# a plain `unshare -n`; otherwise a user namespace gives it CAP_NET_ADMIN
-# there (where the kernel allows unprivileged user namespaces).
+# a plain `unshare -n`. Otherwise a user namespace gives it CAP_NET_ADMIN
+# there, where the kernel allows unprivileged user namespaces; but restoring
+# a queue larger than the socket's buffer needs SO_SNDBUFFORCE, which only
+# root has, so the demo is meant to run as root.
 NETNS = unshare $(if $(filter 0,$(shell id -u)),-n,-r -n) sh -c 'ip link set lo up && exec "$$0" "$$@"'
 
 .DEFAULT_GOAL := help
