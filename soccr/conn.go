@@ -170,12 +170,22 @@ func (c *Conn) save(st *State, o *SaveOptions) error {
 	}
 	st.Unsent = uint32(unsq)
 
+	alloc := o.Alloc
+	if alloc == nil && inq > 0 && outq > 0 {
+		// One allocation for both queues.
+		both := make([]byte, int(inq)+int(outq)+2)
+		alloc = func(n int) []byte {
+			b := both[:n:n]
+			both = both[n:]
+			return b
+		}
+	}
 	if st.State != SynSent {
-		if st.RecvSeq, st.RecvQueue, err = c.readQueue(tcpRecvQueue, int(inq), o.Alloc); err != nil {
+		if st.RecvSeq, st.RecvQueue, err = c.readQueue(tcpRecvQueue, int(inq), alloc); err != nil {
 			return c.opErr(op, "", err)
 		}
 	}
-	if st.SendSeq, st.SendQueue, err = c.readQueue(tcpSendQueue, int(outq), o.Alloc); err != nil {
+	if st.SendSeq, st.SendQueue, err = c.readQueue(tcpSendQueue, int(outq), alloc); err != nil {
 		return c.opErr(op, "", err)
 	}
 
