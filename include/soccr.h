@@ -255,8 +255,9 @@ char *libsoccr_get_queue_bytes(struct libsoccr_sk *sk, int queue_id, unsigned fl
 /*
  * libsoccr_get_addr gives the socket's own address (self != 0) or its
  * peer's (self == 0): the one set with libsoccr_set_addr, else read from
- * the socket on the first call (getsockname(2), getsockopt SO_PEERNAME) so
- * that libsoccr_save costs no system call for it. Ownership as for
+ * the socket on the first call (getsockname(2); getpeername(2), or
+ * getsockopt SO_PEERNAME in SYN_SENT and CLOSE), so that libsoccr_save
+ * costs no system call for it. Ownership as for
  * libsoccr_get_queue_bytes: with SOCCR_MEM_EXCL the caller free()s it.
  * Returns: a malloc()-ed address; NULL (logged) for a NULL sk, flags other
  *   than SOCCR_MEM_EXCL, a socket without that address, or no memory.

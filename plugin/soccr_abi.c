@@ -222,25 +222,32 @@ int libsoccr_set_queue_bytes(struct libsoccr_sk *sk, int queue_id, char *bytes, 
 }
 
 /* read_addr reads the socket's own or peer's address into a new buffer.
- * SO_PEERNAME answers in every state where the peer is known, where
- * getpeername(2) says ENOTCONN for some (SYN_SENT, CLOSE). */
+ * Where getpeername(2) says ENOTCONN although the peer is known (SYN_SENT,
+ * CLOSE), getsockopt SO_PEERNAME answers; it wants a length no larger than
+ * the address's, so it is asked for an IPv6 address, then an IPv4 one. */
 static union libsoccr_addr *read_addr(int fd, int self)
 {
 	union libsoccr_addr *a = calloc(1, sizeof(*a));
 	socklen_t len = sizeof(*a);
+	const char *call = self ? "getsockname" : "getpeername";
 	int ret;
 
 	if (!a) {
 		loge("libsoccr_get_addr fd %d: out of memory", fd);
 		return NULL;
 	}
-	if (self)
-		ret = getsockname(fd, &a->sa, &len);
-	else
+	ret = self ? getsockname(fd, &a->sa, &len) : getpeername(fd, &a->sa, &len);
+	if (ret && !self && errno == ENOTCONN) {
+		call = "getsockopt SO_PEERNAME";
+		len = sizeof(a->v6);
 		ret = getsockopt(fd, SOL_SOCKET, SO_PEERNAME, a, &len);
+		if (ret && errno == EINVAL) {
+			len = sizeof(a->v4);
+			ret = getsockopt(fd, SOL_SOCKET, SO_PEERNAME, a, &len);
+		}
+	}
 	if (ret) {
-		loge("libsoccr_get_addr fd %d: %s: %s", fd, self ? "getsockname" : "getsockopt SO_PEERNAME",
-		     strerror(errno));
+		loge("libsoccr_get_addr fd %d: %s: %s", fd, call, strerror(errno));
 		free(a);
 		return NULL;
 	}
@@ -324,7 +331,7 @@ static int bound(const struct libsoccr_sk *sk)
 	union libsoccr_addr a;
 	socklen_t len = sizeof(a);
 
-	if (getsockopt(sk->fd, SOL_SOCKET, SO_PEERNAME, &a, &len) == 0)
+	if (getpeername(sk->fd, &a.sa, &len) == 0)
 		return 1;
 	len = sizeof(a);
 	memset(&a, 0, sizeof(a));
