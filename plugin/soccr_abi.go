@@ -12,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"runtime/cgo"
 	"strconv"
-	"strings"
 	"unsafe"
 
 	"github.com/gosoccr/gosoccr/soccr"
@@ -158,28 +156,22 @@ func bufPtr(b []byte) unsafe.Pointer {
 }
 
 // saveCode maps a failed save to libsoccr's stage codes: -2 state and
-// queue sizes, -3 stream options, -4 window, -5/-6 receive/send queue. The
-// engine names the failing option in its *os.SyscallError.
+// queue sizes, -3 stream options, -4 window, -5/-6 receive/send queue,
+// from the step the engine's *OpError names.
 func saveCode(err error) C.int {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		switch name := se.Syscall; {
-		case strings.HasSuffix(name, "TCP_MAXSEG"), strings.HasSuffix(name, "TCP_TIMESTAMP"):
-			return -3
-		case strings.HasSuffix(name, "TCP_REPAIR_WINDOW"):
-			return -4
-		case strings.HasSuffix(name, "TCP_REPAIR_QUEUE"), strings.HasSuffix(name, "TCP_QUEUE_SEQ"),
-			strings.HasPrefix(name, "recvfrom"):
-			return -5
-		}
+	var oe *soccr.OpError
+	if !errors.As(err, &oe) {
 		return -2
 	}
-	if errors.Is(err, soccr.ErrQueueChanged) {
-		if msg := err.Error(); strings.Contains(msg, "send queue") {
-			return -6
-		} else if strings.Contains(msg, "receive queue") {
-			return -5
-		}
+	switch oe.Step {
+	case soccr.StepOptions:
+		return -3
+	case soccr.StepWindow:
+		return -4
+	case soccr.StepRecvQueue:
+		return -5
+	case soccr.StepSendQueue:
+		return -6
 	}
 	return -2
 }

@@ -33,7 +33,7 @@ type Conn struct {
 func Pause(fd int) (*Conn, error) {
 	c := &Conn{fd: fd}
 	if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOn, "TCP_REPAIR"); err != nil {
-		return nil, c.opErr("pause", "", c.classifyRepairErr(err))
+		return nil, c.opErr("pause", StepRepair, c.classifyRepairErr(err))
 	}
 	return c, nil
 }
@@ -66,11 +66,11 @@ func (c *Conn) opErr(op, step string, err error) error {
 // answers at once. After Resume the Conn must not be used.
 func (c *Conn) Resume() error {
 	if c.done {
-		return c.opErr("resume", "", ErrReleased)
+		return c.opErr("resume", StepRepair, ErrReleased)
 	}
 	c.done = true
 	if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOff, "TCP_REPAIR"); err != nil {
-		return c.opErr("resume", "", err)
+		return c.opErr("resume", StepRepair, err)
 	}
 	return nil
 }
@@ -111,48 +111,54 @@ var repairWindowMissing atomic.Bool // probed once: kernel lacks TCP_REPAIR_WIND
 func (c *Conn) save(st *State, o *SaveOptions) error {
 	const op = "save"
 	if c.done {
-		return c.opErr(op, "", ErrReleased)
+		return c.opErr(op, StepRepair, ErrReleased)
 	}
 	fd := c.fd
 	var ti tcpInfo
 	n, err := getTCPInfo(fd, &ti)
 	if err != nil {
-		return c.opErr(op, "", err)
+		return c.opErr(op, StepState, err)
 	}
 	st.State = TCPState(ti.State)
 	c.state = st.State
 	if !o.NoAddrs {
 		if st.Local, err = sockAddrCall(fd, true, true); err != nil {
-			return c.opErr(op, "", err)
+			return c.opErr(op, StepAddrs, err)
 		}
 		c.local = st.Local
 		if st.Remote, err = sockAddrCall(fd, false, !st.Local.Addr().Is4()); err != nil {
 			if errors.Is(err, unix.ENOTCONN) {
 				err = withCause(ErrUnsupportedState, err)
 			}
-			return c.opErr(op, "", err)
+			return c.opErr(op, StepAddrs, err)
 		}
 		c.remote = st.Remote
+	} else if st.State == Close {
+		// Only the peer's address tells a closed connection from a
+		// socket that was never connected.
+		if _, err := sockAddrCall(fd, false, true); errors.Is(err, unix.ENOTCONN) {
+			return c.opErr(op, StepState, withCause(ErrUnsupportedState, err))
+		}
 	}
 	if !st.State.Supported() {
-		return c.opErr(op, "", ErrUnsupportedState)
+		return c.opErr(op, StepState, ErrUnsupportedState)
 	}
 
 	var inq, outq, unsq int32
 	if st.State != SynSent {
 		if inq, err = ioctlInt(fd, unix.SIOCINQ, "SIOCINQ"); err != nil {
-			return c.opErr(op, "", err)
+			return c.opErr(op, StepState, err)
 		}
 		if st.State != Close {
 			// A closed socket may still hold data that a reset left
 			// behind; nobody will ever read it.
 			if outq, err = ioctlInt(fd, unix.SIOCOUTQ, "SIOCOUTQ"); err != nil {
-				return c.opErr(op, "", err)
+				return c.opErr(op, StepState, err)
 			}
 			if n >= sizeofTCPInfoNotsent {
 				unsq = int32(ti.NotsentBytes)
 			} else if unsq, err = ioctlInt(fd, unix.SIOCOUTQNSD, "SIOCOUTQNSD"); err != nil {
-				return c.opErr(op, "", err)
+				return c.opErr(op, StepState, err)
 			}
 		}
 	}
@@ -166,7 +172,7 @@ func (c *Conn) save(st *State, o *SaveOptions) error {
 		}
 	}
 	if inq < 0 || outq < 0 || unsq < 0 || unsq > outq {
-		return c.opErr(op, "", fmt.Errorf("%w: inq %d outq %d unsent %d", ErrQueueChanged, inq, outq, unsq))
+		return c.opErr(op, StepState, fmt.Errorf("%w: inq %d outq %d unsent %d", ErrQueueChanged, inq, outq, unsq))
 	}
 	st.Unsent = uint32(unsq)
 
@@ -182,11 +188,11 @@ func (c *Conn) save(st *State, o *SaveOptions) error {
 	}
 	if st.State != SynSent {
 		if st.RecvSeq, st.RecvQueue, err = c.readQueue(tcpRecvQueue, int(inq), alloc); err != nil {
-			return c.opErr(op, "", err)
+			return c.opErr(op, StepRecvQueue, err)
 		}
 	}
 	if st.SendSeq, st.SendQueue, err = c.readQueue(tcpSendQueue, int(outq), alloc); err != nil {
-		return c.opErr(op, "", err)
+		return c.opErr(op, StepSendQueue, err)
 	}
 
 	if st.State != SynSent {
@@ -197,23 +203,23 @@ func (c *Conn) save(st *State, o *SaveOptions) error {
 		}
 		mss, err := getInt(fd, unix.SOL_TCP, unix.TCP_MAXSEG, "TCP_MAXSEG")
 		if err != nil {
-			return c.opErr(op, "", err)
+			return c.opErr(op, StepOptions, err)
 		}
 		st.MSSClamp = uint32(mss)
 		if st.Options&OptTimestamps != 0 {
 			ts, err := getInt(fd, unix.SOL_TCP, unix.TCP_TIMESTAMP, "TCP_TIMESTAMP")
 			if err != nil {
-				return c.opErr(op, "", err)
+				return c.opErr(op, StepOptions, err)
 			}
 			st.Timestamp = uint32(ts)
 		}
 		if st.Window, err = getWindow(fd); err != nil {
-			return c.opErr(op, "", err)
+			return c.opErr(op, StepWindow, err)
 		}
 	}
 	if !o.NoSockopts {
 		if st.Sockopts, err = getSockopts(fd); err != nil {
-			return c.opErr(op, "", err)
+			return c.opErr(op, StepOptions, err)
 		}
 	}
 	return nil

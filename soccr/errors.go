@@ -27,11 +27,27 @@ var (
 	ErrReleased = errors.New("connection handle already resumed or released")
 )
 
+// The steps that OpError.Step names: which part of a checkpoint or restore
+// failed. A C caller maps them to libsoccr's stage codes.
+const (
+	StepRepair    = "repair mode"      // TCP_REPAIR on or off
+	StepState     = "connection state" // TCP_INFO and the queue sizes
+	StepAddrs     = "addresses"
+	StepRecvQueue = "receive queue" // sequence number and bytes
+	StepSendQueue = "send queue"    // sequence number and bytes
+	StepOptions   = "options"       // MSS, window scales, timestamps, socket options
+	StepWindow    = "window"        // TCP_REPAIR_WINDOW
+	StepBind      = "bind"
+	StepConnect   = "connect"
+	StepFIN       = "FIN"   // shutdown, or the peer's FIN or ACK injected
+	StepCheck     = "check" // the State given to Restore
+)
+
 // OpError is the error of every operation of this package. It names the
 // socket and the step that failed.
 type OpError struct {
 	Op     string         // the step: "pause", "save", "restore", "resume", ...
-	Step   string         // the kernel call or check within Op, such as "setsockopt TCP_REPAIR_QUEUE"
+	Step   string         // the part of Op that failed: one of the Step constants
 	FD     int            // the socket's descriptor
 	State  TCPState       // the TCP state, where known
 	Local  netip.AddrPort // where known

@@ -17,11 +17,11 @@ import (
 // same connection as before.
 func Restore(st *State) (int, error) {
 	if err := st.validate(); err != nil {
-		return -1, &OpError{Op: "restore", FD: -1, State: st.State, Local: st.Local, Remote: st.Remote, Err: err}
+		return -1, &OpError{Op: "restore", Step: StepCheck, FD: -1, State: st.State, Local: st.Local, Remote: st.Remote, Err: err}
 	}
 	fd, err := unix.Socket(st.Family(), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
-		return -1, &OpError{Op: "restore", FD: -1, State: st.State, Local: st.Local, Remote: st.Remote,
+		return -1, &OpError{Op: "restore", Step: StepBind, FD: -1, State: st.State, Local: st.Local, Remote: st.Remote,
 			Err: fmt.Errorf("socket: %w", err)}
 	}
 	c, err := Pause(fd)
@@ -50,25 +50,45 @@ func Restore(st *State) (int, error) {
 func (c *Conn) Restore(st *State) error {
 	const op = "restore"
 	if c.done {
-		return c.opErr(op, "", ErrReleased)
+		return c.opErr(op, StepRepair, ErrReleased)
 	}
 	c.state, c.local, c.remote = st.State, st.Local, st.Remote
 	if err := st.validate(); err != nil {
-		return c.opErr(op, "", err)
+		return c.opErr(op, StepCheck, err)
 	}
 	if err := bindOrConnect(c.fd, st.Local, false); err != nil {
-		return c.opErr(op, "", err)
+		return c.opErr(op, StepBind, err)
 	}
+	var err error
 	if st.State == SynSent {
-		if err := c.restoreSynSent(st); err != nil {
-			return c.opErr(op, "", err)
-		}
-		return nil
+		err = c.restoreSynSent(st)
+	} else {
+		err = c.restoreEstablished(st)
 	}
-	if err := c.restoreEstablished(st); err != nil {
+	if err != nil {
+		var se *stepErr
+		if errors.As(err, &se) {
+			return c.opErr(op, se.step, se.err)
+		}
 		return c.opErr(op, "", err)
 	}
 	return nil
+}
+
+// stepErr tags an error of Restore with the step that failed.
+type stepErr struct {
+	step string
+	err  error
+}
+
+func (e *stepErr) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepErr) Unwrap() error { return e.err }
+
+func step(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stepErr{name, err}
 }
 
 // restoreSynSent connects again for real, with the original initial
@@ -77,18 +97,18 @@ func (c *Conn) restoreSynSent(st *State) error {
 	fd := c.fd
 	// SendSeq is the ISN plus one, for the SYN.
 	if err := c.setQueueSeq(tcpSendQueue, st.SendSeq-1); err != nil {
-		return err
+		return step(StepSendQueue, err)
 	}
 	if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP, "TCP_REPAIR"); err != nil {
-		return err
+		return step(StepRepair, err)
 	}
 	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 	if err != nil {
-		return fmt.Errorf("fcntl F_GETFL: %w", err)
+		return step(StepConnect, fmt.Errorf("fcntl F_GETFL: %w", err))
 	}
 	if fl&unix.O_NONBLOCK == 0 {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl|unix.O_NONBLOCK); err != nil {
-			return fmt.Errorf("fcntl F_SETFL: %w", err)
+			return step(StepConnect, fmt.Errorf("fcntl F_SETFL: %w", err))
 		}
 	}
 	err = bindOrConnect(fd, st.Remote, true)
@@ -101,13 +121,13 @@ func (c *Conn) restoreSynSent(st *State) error {
 		}
 	}
 	if err != nil {
-		return err
+		return step(StepConnect, err)
 	}
 	if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOn, "TCP_REPAIR"); err != nil {
-		return err
+		return step(StepRepair, err)
 	}
 	if st.Sockopts != nil {
-		return setSockopts(fd, st.Sockopts)
+		return step(StepOptions, setSockopts(fd, st.Sockopts))
 	}
 	return nil
 }
@@ -137,21 +157,21 @@ func (c *Conn) restoreEstablished(st *State) error {
 	// The receive queue is selected last, so that it is still selected
 	// when its bytes go in after connect.
 	if err := c.setQueueSeq(tcpSendQueue, sndUna); err != nil {
-		return err
+		return step(StepSendQueue, err)
 	}
 	if err := c.setQueueSeq(tcpRecvQueue, rcvSeq-uint32(len(st.RecvQueue))); err != nil {
-		return err
+		return step(StepRecvQueue, err)
 	}
 	// In repair mode connect sends nothing: the socket is ESTABLISHED at once.
 	if err := bindOrConnect(fd, st.Remote, true); err != nil {
-		return err
+		return step(StepConnect, err)
 	}
 	if err := setRepairOptions(fd, st); err != nil {
-		return err
+		return step(StepOptions, err)
 	}
 	if st.Options&OptTimestamps != 0 {
 		if err := setInt(fd, unix.SOL_TCP, unix.TCP_TIMESTAMP, int32(st.Timestamp), "TCP_TIMESTAMP"); err != nil {
-			return err
+			return step(StepOptions, err)
 		}
 	}
 
@@ -159,24 +179,24 @@ func (c *Conn) restoreEstablished(st *State) error {
 	// it is set, and TCP_CORK holds what it should hold.
 	if st.Sockopts != nil {
 		if err := setSockopts(fd, st.Sockopts); err != nil {
-			return err
+			return step(StepOptions, err)
 		}
 	}
 
 	var bufs bufGuard
 	if err := c.fill(tcpRecvQueue, st.RecvQueue, &bufs); err != nil {
 		bufs.putBack(fd)
-		return err
+		return step(StepRecvQueue, err)
 	}
 	sent := st.SendQueue[:len(st.SendQueue)-int(st.Unsent)]
 	if len(sent) > 0 {
 		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpSendQueue, "TCP_REPAIR_QUEUE"); err != nil {
-			return err
+			return step(StepSendQueue, err)
 		}
 		// In repair mode these bytes count as sent, unacknowledged.
 		if err := c.fill(tcpSendQueue, sent, &bufs); err != nil {
 			bufs.putBack(fd)
-			return err
+			return step(StepSendQueue, err)
 		}
 	}
 	if st.Unsent > 0 {
@@ -189,11 +209,11 @@ func (c *Conn) restoreEstablished(st *State) error {
 			closed := *st.Window
 			closed.SndWnd = 0
 			if err := c.setWindow(&closed, mask); err != nil {
-				return err
+				return step(StepWindow, err)
 			}
 		}
 		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP, "TCP_REPAIR"); err != nil {
-			return err
+			return step(StepRepair, err)
 		}
 		err := c.fill(tcpNoQueue, st.SendQueue[len(sent):], &bufs)
 		if e := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOn, "TCP_REPAIR"); err == nil {
@@ -201,20 +221,20 @@ func (c *Conn) restoreEstablished(st *State) error {
 		}
 		if err != nil {
 			bufs.putBack(fd)
-			return err
+			return step(StepSendQueue, err)
 		}
 	}
 	if err := bufs.putBack(fd); err != nil {
-		return err
+		return step(StepOptions, err)
 	}
 
 	if st.Window != nil {
 		if err := c.setWindow(st.Window, mask); err != nil {
-			return err
+			return step(StepWindow, err)
 		}
 	}
 
-	return c.restoreFINs(st, sndUna, rcvSeq)
+	return step(StepFIN, c.restoreFINs(st, sndUna, rcvSeq))
 }
 
 // setWindow sets TCP_REPAIR_WINDOW, where the kernel has it.
