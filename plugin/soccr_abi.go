@@ -28,7 +28,8 @@ func logf(level C.uint, format string, args ...any) {
 	if C.gosoccr_log_enabled(level) == 0 {
 		return
 	}
-	msg := C.CString("gosoccr: " + fmt.Sprintf(format, args...))
+	// One line, ended with a newline as libsoccr's and CRIU's are.
+	msg := C.CString("gosoccr: " + fmt.Sprintf(format, args...) + "\n")
 	C.gosoccr_log_str(level, msg)
 	C.free(unsafe.Pointer(msg))
 }

@@ -410,7 +410,7 @@ func (g *bufGuard) raise(fd, q, left int) (bool, error) {
 	if want*2 <= int64(cur) {
 		return false, nil
 	}
-	if err := setInt(fd, unix.SOL_SOCKET, force, int32(want), setName); err != nil {
+	if err := setBuf(fd, force, opt, int32(want), setName); err != nil {
 		return false, err
 	}
 	if *orig == 0 {
@@ -424,14 +424,25 @@ func (g *bufGuard) raise(fd, q, left int) (bool, error) {
 func (g *bufGuard) putBack(fd int) error {
 	var err error
 	if g.sndOrig != 0 {
-		err = setInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, g.sndOrig/2, "SO_SNDBUFFORCE")
+		err = setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, g.sndOrig/2, "SO_SNDBUFFORCE")
 		g.sndOrig = 0
 	}
 	if g.rcvOrig != 0 {
-		if e := setInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, g.rcvOrig/2, "SO_RCVBUFFORCE"); err == nil {
+		if e := setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, g.rcvOrig/2, "SO_RCVBUFFORCE"); err == nil {
 			err = e
 		}
 		g.rcvOrig = 0
+	}
+	return err
+}
+
+// setBuf sets a socket buffer size with the FORCE option, which passes the
+// sysctl limits but needs CAP_NET_ADMIN in the initial user namespace; in a
+// user namespace it falls back to the plain option, within net.core.*mem_max.
+func setBuf(fd, force, plain int, v int32, name string) error {
+	err := setInt(fd, unix.SOL_SOCKET, force, v, name)
+	if errors.Is(err, unix.EPERM) {
+		err = setInt(fd, unix.SOL_SOCKET, plain, v, name[:9])
 	}
 	return err
 }

@@ -37,10 +37,12 @@ func (p *pair) unacked(n int) {
 	must(unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, -1))
 }
 
-// checkpoint pauses and saves the client socket, then closes it in repair
+// checkpoint isolates the connection (the network lock stays until
+// restore), pauses and saves the client socket, then closes it in repair
 // mode: the peer sees nothing.
 func (p *pair) checkpoint() *soccr.State {
 	p.tb.Helper()
+	p.ns.Lock(p.tb)
 	c, err := soccr.Pause(p.cli)
 	if err != nil {
 		p.tb.Fatal(err)
@@ -55,18 +57,18 @@ func (p *pair) checkpoint() *soccr.State {
 	return st
 }
 
-// restore restores st into a new client socket and checks the restored TCP
-// state before it resumes the connection.
+// restore restores st into a new client socket, checks the restored TCP
+// state, lifts the network lock and resumes the connection.
 func (p *pair) restore(st *soccr.State) {
 	p.tb.Helper()
+	var c *soccr.Conn
 	p.ns.MustDo(p.tb, func() error {
 		fd, err := unix.Socket(st.Family(), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
 		p.cli = fd
-		c, err := soccr.Pause(fd)
-		if err != nil {
+		if c, err = soccr.Pause(fd); err != nil {
 			return err
 		}
 		if err := c.Restore(st); err != nil {
@@ -75,8 +77,12 @@ func (p *pair) restore(st *soccr.State) {
 		if got := soccr.TCPState(tcpState(fd)); got != st.State {
 			p.tb.Errorf("restored socket is %s, want %s", got, st.State)
 		}
-		return c.Resume()
+		return nil
 	})
+	p.ns.Unlock(p.tb)
+	if err := c.Resume(); err != nil {
+		p.tb.Fatal(err)
+	}
 }
 
 // pump writes extra more bytes in direction dir (unless the writer shut

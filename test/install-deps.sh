@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh installs what building and testing gosoccr needs on a
 # Debian 12 machine, and only what is missing: the C toolchain, make,
-# iproute2 (ip), util-linux (unshare), strace (benchmarks), pkg-config, and
+# iproute2 (ip), util-linux (unshare), strace (benchmarks), nftables (the
+# tests' network lock), pkg-config, and
 # the Go modules of go.mod. It is silent when everything is present.
 #
 # Go itself (>= 1.26, as go.mod says) is not packaged by Debian 12: it must
@@ -32,6 +33,8 @@ need make have make
 need iproute2 have ip
 need util-linux have unshare
 need strace have strace
+# Tests isolate a connection during checkpoint with an nftables rule.
+need nftables have nft
 need pkg-config have pkg-config
 # go mod download needs the CA bundle when the module cache is empty.
 need ca-certificates file /etc/ssl/certs/ca-certificates.crt

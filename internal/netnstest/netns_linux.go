@@ -3,6 +3,7 @@ package netnstest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -119,8 +120,8 @@ func (ns *NetNS) Do(fn func() error) error {
 			ch <- result{fmt.Errorf("open netns: %w", err)}
 			return
 		}
-		defer unix.Close(orig)
 		if err := unix.Setns(ns.fd, unix.CLONE_NEWNET); err != nil {
+			unix.Close(orig)
 			runtime.UnlockOSThread()
 			ch <- result{fmt.Errorf("setns: %w", err)}
 			return
@@ -134,7 +135,9 @@ func (ns *NetNS) Do(fn func() error) error {
 			}()
 			ferr = fn()
 		}()
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+		back := unix.Setns(orig, unix.CLONE_NEWNET) == nil
+		unix.Close(orig) // before the caller goes on and counts descriptors
+		if back {
 			runtime.UnlockOSThread()
 		} // else: the thread stays locked and exits with this goroutine
 		ch <- result{ferr}
@@ -150,6 +153,44 @@ func (ns *NetNS) MustDo(tb testing.TB, fn func() error) {
 	}
 }
 
+// Lock drops every TCP packet that a socket of the namespace sends, except
+// packets marked 0xC114 (soccr.Mark), as a user isolates a connection
+// between checkpoint and restore; all traffic of a test stays inside its
+// namespace, so nothing arrives either. It uses the nft command.
+func (ns *NetNS) Lock(tb testing.TB) {
+	tb.Helper()
+	ns.nft(tb, `add table inet gosoccr_test
+add chain inet gosoccr_test out { type filter hook output priority 0; policy accept; }
+add rule inet gosoccr_test out meta l4proto tcp meta mark != 0xc114 drop
+`)
+}
+
+// Unlock removes the rule of Lock.
+func (ns *NetNS) Unlock(tb testing.TB) {
+	tb.Helper()
+	ns.nft(tb, "delete table inet gosoccr_test\n")
+}
+
+func (ns *NetNS) nft(tb testing.TB, script string) {
+	tb.Helper()
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		nft = "/usr/sbin/nft"
+	}
+	err = ns.Do(func() error {
+		// The command is forked from this thread: it runs in the namespace.
+		cmd := exec.Command(nft, "-f", "-")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("nft: %v: %s", err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // Path names the namespace for tools that take a namespace file, such as
 // nsenter --net=PATH, while the test runs.
 func (ns *NetNS) Path() string { return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ns.fd) }
@@ -158,6 +199,12 @@ func (ns *NetNS) Path() string { return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(
 // with. Call it first in a test.
 func CheckFDs(tb testing.TB) {
 	tb.Helper()
+	// The runtime opens its poller's descriptors on first use and keeps
+	// them: make sure they exist before counting.
+	if r, w, err := os.Pipe(); err == nil {
+		r.Close()
+		w.Close()
+	}
 	before := openFDs()
 	tb.Cleanup(func() {
 		after := openFDs()
