@@ -3,6 +3,7 @@ package soccr
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -442,7 +443,7 @@ func (g *bufGuard) putBack(fd int) error {
 func setBuf(fd, force, plain int, v int32, name string) error {
 	err := setInt(fd, unix.SOL_SOCKET, force, v, name)
 	if errors.Is(err, unix.EPERM) {
-		err = setInt(fd, unix.SOL_SOCKET, plain, v, name[:9])
+		err = setInt(fd, unix.SOL_SOCKET, plain, v, strings.TrimSuffix(name, "FORCE"))
 	}
 	return err
 }
