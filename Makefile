@@ -36,7 +36,7 @@ NETNS = unshare $(if $(filter 0,$(shell id -u)),-n,-r -n) sh -c 'ip link set lo 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## install what is missing (Debian 12, as root): gcc, make, iproute2, util-linux, strace, nftables, pkg-config, Go modules
+deps: ## install what is missing (Debian 12, as root): gcc, make, iproute2, util-linux, strace, nftables, musl-tools, pkg-config, Go modules
 	@GO=$(GO) test/install-deps.sh
 
 build: $(LIB) ## build build/libgosoccr.so (libsoccr C ABI, Go c-shared)

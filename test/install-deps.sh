@@ -35,6 +35,8 @@ need util-linux have unshare
 need strace have strace
 # Tests isolate a connection during checkpoint with an nftables rule.
 need nftables have nft
+# The header is also compiled against musl's, which lack TCP repair types.
+need musl-tools have musl-gcc
 need pkg-config have pkg-config
 # go mod download needs the CA bundle when the module cache is empty.
 need ca-certificates file /etc/ssl/certs/ca-certificates.crt
