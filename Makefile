@@ -49,12 +49,17 @@ $(LIB): FORCE
 $(DEMO): test/demo/demo.c include/soccr.h $(LIB)
 	$(CC) $(CFLAGS) $(DEMO_CFLAGS) -o $@ test/demo/demo.c -Lbuild -lgosoccr -Wl,-rpath,'$$ORIGIN'
 
+# The test logs go to build/ so that the last line can count every test.
+test: SHELL := /bin/bash
+test: .SHELLFLAGS := -o pipefail -c
 test: deps build ## go vet, Go tests, C tests, a one-iteration run of every benchmark
 	$(GO) vet ./...
 	@if [ "$$(id -u)" != 0 ]; then echo "make test: not root: privileged Go tests skip"; fi
-	$(GO) test $(GOTESTFLAGS) ./...
-	test/run-c-tests.sh
-	$(GO) test -run '^$$' -bench . -benchtime=1x $(GOTESTFLAGS) ./...
+	$(GO) test $(GOTESTFLAGS) -v ./... 2>&1 | tee build/go-test.log | grep -E '^(ok|FAIL|panic|--- FAIL|--- SKIP|\s+--- (FAIL|SKIP))|^\s+\S+_test.go:' || true
+	@! grep -qE '^(FAIL|panic:)' build/go-test.log
+	test/run-c-tests.sh | tee build/c-test.log
+	$(GO) test -run '^$$' -bench . -benchtime=1x $(GOTESTFLAGS) ./... | tee build/bench-smoke.log
+	@test/summary.sh build/go-test.log build/c-test.log build/bench-smoke.log
 
 bench: deps build ## Go benchmarks and the C benchmark, with their figures
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
