@@ -30,7 +30,7 @@ struct libsoccr_sk {
 };
 
 /* Logging for the Go side: whether level is logged, and one line. */
-int gosoccr_log_enabled(unsigned level);
-void gosoccr_log_str(unsigned level, const char *msg);
+__attribute__((visibility("hidden"))) int gosoccr_log_enabled(unsigned level);
+__attribute__((visibility("hidden"))) void gosoccr_log_str(unsigned level, const char *msg);
 
 #endif
