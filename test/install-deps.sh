@@ -37,6 +37,10 @@ need strace have strace
 need nftables have nft
 # The header is also compiled against musl's, which lack TCP repair types.
 need musl-tools have musl-gcc
+# crit, to decode the images the plugin writes: Debian 12's criu package.
+# Its criu (3.17) fails on recent kernels and is not used: install-criu.sh
+# provides the criu that runs.
+need criu have crit
 need pkg-config have pkg-config
 # go mod download needs the CA bundle when the module cache is empty.
 need ca-certificates file /etc/ssl/certs/ca-certificates.crt
