@@ -99,6 +99,7 @@ func gosoccrPluginFini(stage, result C.int) {
 //export gosoccrDumpUnixSk
 func gosoccrDumpUnixSk(fd, id C.int) (ret C.int) {
 	defer recoverErrno("dump unix socket", &ret)
+	criuLog(logDebug, "dump unix socket %d: start", uint32(id))
 	dirfd := int(C.gosoccr_images_dir())
 	if dirfd < 0 {
 		criuLog(logError, "dump unix socket %d: no images directory (not in criu, and gosoccr_set_images_dir was not called)", uint32(id))

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosoccr/gosoccr/internal/criurun"
 	"github.com/gosoccr/gosoccr/internal/netnstest"
 	"golang.org/x/sys/unix"
 )
@@ -133,29 +133,17 @@ func (tk *task) waitGone(t *testing.T) {
 	tk.pid = 0
 }
 
-// run runs criu with args inside the namespace, under a timeout, with the
-// extra environment given. It returns the log and criu's error.
+// runCRIU runs criu with args inside the namespace (criurun.Run) and
+// returns its log.
 func (e *env) runCRIU(logName string, envv []string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	logPath := filepath.Join(e.dir, logName)
-	args = append(args, "-v4", "-o", logPath, "--lib", e.lib)
-	cmd := exec.CommandContext(ctx, e.criu, args...)
-	cmd.Env = append(os.Environ(), envv...)
-	var out []byte
+	c := &criurun.CRIU{Path: e.criu, Lib: e.lib}
+	var log string
 	err := e.ns.Do(func() error {
 		var err error
-		out, err = cmd.CombinedOutput()
+		log, err = c.Run(filepath.Join(e.dir, logName), envv, args...)
 		return err
 	})
-	if ctx.Err() != nil {
-		err = fmt.Errorf("criu %s: timed out after 60 s", args[0])
-	}
-	b, _ := os.ReadFile(logPath)
-	if err != nil {
-		return string(b), fmt.Errorf("criu %s: %v: %s", args[0], err, out)
-	}
-	return string(b), nil
+	return log, err
 }
 
 // dump checkpoints tk into a new images folder and returns it.
@@ -199,13 +187,7 @@ func (e *env) mustRestore(images string, envv []string, extra ...string) (*task,
 	return tk, log
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func tail(s string, n int) string { return criurun.Tail(s, n) }
 
 // grepLog fails the test unless the criu log has a line matching re.
 func grepLog(t *testing.T, log, re string) string {

@@ -5,10 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/gosoccr/gosoccr/internal/criurun"
 	"golang.org/x/sys/unix"
 )
 
@@ -192,26 +192,9 @@ func TestIntegrationCRIUCycles(t *testing.T) {
 	t.Logf("%d cycles; action script ran %d times", cycles, len(regexp.MustCompile(`\n`).FindAll(b, -1)))
 }
 
-var stamp = regexp.MustCompile(`(?m)^\((\d+\.\d+)\)(.*)$`)
-
 // reportTimes logs what the plugin added to the dump, from CRIU's own
 // timestamps: loading the Go library, and each socket.
 func reportTimes(t *testing.T, log string) {
-	var prev float64
-	var loadStart, loaded float64
-	for _, m := range stamp.FindAllStringSubmatch(log, -1) {
-		ts, _ := strconv.ParseFloat(m[1], 64)
-		switch line := m[2]; {
-		case regexp.MustCompile(`gosoccr: .*loading`).MatchString(line) && loadStart == 0:
-			loadStart = ts
-		case regexp.MustCompile(`gosoccr: Go library loaded`).MatchString(line):
-			loaded = ts
-		case regexp.MustCompile(`gosoccr: dumped unix socket`).MatchString(line):
-			t.Logf("per socket: %.0f µs (from the line before to the plugin's line)", (ts-prev)*1e6)
-		}
-		prev = ts
-	}
-	if loaded > 0 && loadStart > 0 {
-		t.Logf("loading the Go library: %.1f ms", (loaded-loadStart)*1e3)
-	}
+	load, per := criurun.PluginTimes(log)
+	t.Logf("plugin: loading the Go library %s, per socket %v", load, per)
 }
