@@ -39,7 +39,9 @@ help: ## list the targets
 deps: ## install what is missing (Debian 12, as root): gcc, make, iproute2, util-linux, strace, nftables, musl-tools, pkg-config, Go modules
 	@GO=$(GO) test/install-deps.sh
 
-build: $(LIB) ## build build/libgosoccr.so (libsoccr C ABI, Go c-shared)
+build: $(LIB) ## build build/libgosoccr.so (libsoccr C ABI, Go c-shared) and build/criu/gosoccr.so (the CRIU plugin)
+	@mkdir -p build/criu
+	$(CC) $(CFLAGS) -std=gnu11 -Wall -Werror -fPIC -shared -Wl,-z,defs -Iinclude -o build/criu/gosoccr.so plugin/criu/*.c -ldl
 
 # go build knows what changed; always ask it.
 $(LIB): FORCE

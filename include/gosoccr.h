@@ -1,0 +1,114 @@
+/*
+ * gosoccr.h: the plugin and tool entry points of libgosoccr.so.
+ *
+ * CRIU does not load libgosoccr.so itself. It loads the small C plugin
+ * build/criu/gosoccr.so (criu dump|restore --lib build/criu), which
+ * dlopen()s libgosoccr.so on dump and pre-dump only and forwards to the
+ * functions below; restore is done by the C plugin alone, from the images
+ * that the dump wrote, and never loads the Go runtime (a Go runtime inside
+ * `criu restore` hangs or aborts it). A program that links libgosoccr.so
+ * must not fork() without exec() once the library is loaded.
+ *
+ * Conventions: every function returns 0 (or a non-negative value) on
+ * success and a negative errno value on failure; failures are logged with
+ * the prefix "gosoccr: " through CRIU's print_on_level() when the process
+ * has one (looked up with dlsym(RTLD_DEFAULT)), else on stderr. No function
+ * takes over a descriptor it is given: the caller keeps and closes it.
+ *
+ * Images: everything is written in CRIU's images directory, in CRIU's
+ * framing (see hooks/doc.go): the magic GOSOCCR_IMG_COMMON_MAGIC, the
+ * image's own magic, then entries, each a little-endian u32 length and that
+ * many bytes of protobuf. The names carry the prefix GOSOCCR_IMG_PREFIX and
+ * the socket's id (its inode number), e.g. "gosoccr-unixsk-12345.img".
+ *
+ * Policy: the environment variable GOSOCCR_POLICY names a text file, one
+ * directive a line ("#" starts a comment):
+ *     handle PATTERN      handle only peers whose name matches a pattern
+ *     exclude PATTERN     never handle these peers (CRIU reports them)
+ *     rename FROM TO      on restore, connect to TO where the peer was FROM
+ *     allow-data-loss     dump sockets with unread data, dropping it
+ * Patterns are path.Match patterns; an abstract name is written with a
+ * leading "@". Without the variable, every external unix socket with a
+ * named peer is handled and unread data is refused. When the variable is
+ * set, a missing or unreadable file is an error (dump and restore fail).
+ */
+#ifndef GOSOCCR_GOSOCCR_H
+#define GOSOCCR_GOSOCCR_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The environment variable that names the policy file. */
+#define GOSOCCR_POLICY_ENV "GOSOCCR_POLICY"
+/* The environment variable the C plugin checks first for the path of
+ * libgosoccr.so (else: its own folder, its parent folder, the loader's
+ * search path). */
+#define GOSOCCR_LIBRARY_ENV "GOSOCCR_LIBRARY"
+
+/* CRIU's stage numbers, as passed to criu_plugin__init/fini. */
+#define GOSOCCR_STAGE_DUMP     0
+#define GOSOCCR_STAGE_PRE_DUMP 1
+#define GOSOCCR_STAGE_RESTORE  2
+
+/* Image names: printf formats taking the socket's id (unsigned). */
+#define GOSOCCR_IMG_PREFIX      "gosoccr-"
+#define GOSOCCR_IMG_UNIXSK_FMT  "gosoccr-unixsk-%u.img"
+#define GOSOCCR_IMG_SKQUEUE_FMT "gosoccr-skqueues-%u.img"
+
+/* Image magics (little-endian u32 at the start of a file). */
+#define GOSOCCR_IMG_COMMON_MAGIC  0x54564319u /* first word of every image */
+#define GOSOCCR_IMG_UNIXSK_MAGIC  0x54373943u /* UnixSkEntry messages */
+#define GOSOCCR_IMG_SKQUEUE_MAGIC 0x56264026u /* SkPacketEntry + bytes */
+
+/*
+ * criu_plugin__init prepares the library for one CRIU stage: it loads the
+ * policy (GOSOCCR_POLICY). stage is GOSOCCR_STAGE_DUMP or
+ * GOSOCCR_STAGE_PRE_DUMP; the restore stage is not done in Go.
+ *
+ * Returns: 0; a negative errno value (logged) when the policy cannot be
+ * read or parsed, or the stage is not supported.
+ */
+int criu_plugin__init(int stage);
+
+/*
+ * criu_plugin__fini ends the stage begun by criu_plugin__init. ret is
+ * CRIU's result of the stage (0 for success). The library stays loaded:
+ * a Go runtime cannot be unloaded, never dlclose() it.
+ *
+ * Returns: nothing.
+ */
+void criu_plugin__fini(int stage, int ret);
+
+/*
+ * gosoccr_dump_unix_sk is CRIU's DUMP_UNIX_SK hook: fd is a unix socket of
+ * the dumped task whose peer is outside the dump (the caller keeps fd), id
+ * its inode. When the socket is ours under the policy, it writes
+ * gosoccr-unixsk-<id>.img (and gosoccr-skqueues-<id>.img when unread data
+ * is dropped) in the images directory.
+ *
+ * Returns: 0 when the socket is handled and its images are written;
+ * -ENOTSUP when it is not ours (policy, not a unix socket), so that CRIU
+ * or another plugin handles it; another negative errno value (logged with
+ * the reason: unread bytes, a nameless peer, ...) to make the dump fail.
+ */
+int gosoccr_dump_unix_sk(int fd, int id);
+
+/*
+ * gosoccr_set_images_dir sets the images directory for hosts without
+ * CRIU (tools, tests). dirfd is an open directory. The library does not
+ * take it over: the caller keeps dirfd open until criu_plugin__fini and
+ * closes it. Inside CRIU it is not needed: the library asks
+ * criu_get_image_dir() itself.
+ *
+ * Returns: 0; a negative errno value when dirfd is not a directory.
+ */
+int gosoccr_set_images_dir(int dirfd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
