@@ -109,6 +109,23 @@ if [ -x "$out/test_roundtrip" ]; then
 	done
 fi
 
+# The CRIU plugin (build/criu/gosoccr.so), loaded as CRIU loads it. The
+# harness is not linked with the library: the plugin loads it on dump, and
+# must not on restore. -rdynamic exports the harness's criu_get_image_dir
+# and print_on_level to the plugin.
+plugin="$lib/criu/gosoccr.so"
+if [ ! -f "$plugin" ]; then
+	echo "missing $plugin: make build" >"$log"
+	result plugin/build 1
+elif ! $CC $CFLAGS -rdynamic -o "$out/plugin_harness" "$src/plugin_harness.c" -ldl >"$log" 2>&1; then
+	result plugin/harness-build 1
+else
+	for c in $("$out/plugin_harness" "$plugin" list); do
+		run "$c" "$out/plugin_harness" "$plugin" "$c"
+		sed -n 's/^timing: /    timing: /p' "$log"
+	done
+fi
+
 [ "$skipped" -gt 0 ] && echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
