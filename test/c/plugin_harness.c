@@ -523,7 +523,10 @@ static void cleanup(void)
 	close(criu_images_fd);
 	criu_images_fd = -1;
 	rm_tree(sock_dir);
-	rm_tree(img_dir);
+	if (getenv("GOSOCCR_TEST_KEEP")) /* to look at the images: crit decode */
+		printf("images kept in %s\n", img_dir);
+	else
+		rm_tree(img_dir);
 }
 
 /* warm_up runs one dump stage on a throwaway socket, so that what the Go
@@ -880,7 +883,8 @@ static void owner(int denied)
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	uid_t r, e, sv;
-	gid_t gr, ge, gs;
+	gid_t gr, ge, gs, groups[64], groups_after[64];
+	int ngroups;
 
 	path_in(srv, sizeof(srv), "server.sock");
 	l = server(SOCK_STREAM, srv);
@@ -895,7 +899,10 @@ static void owner(int denied)
 	if (denied)
 		H_SYS(chmod(srv, 0700));
 	h_fds_at_start = h_count_fds();
+	ngroups = (int)H_SYS(getgroups(64, groups));
 	c2 = restore(id);
+	H_CHECK(getgroups(64, groups_after) == ngroups && memcmp(groups, groups_after, (size_t)ngroups * sizeof(gid_t)) == 0,
+		"the restorer's supplementary groups were not put back");
 	H_SYS(getresuid(&r, &e, &sv));
 	H_SYS(getresgid(&gr, &ge, &gs));
 	H_CHECK(r == 0 && e == 0 && sv == 0 && gr == 0 && ge == 0 && gs == 0,
