@@ -36,8 +36,15 @@ NETNS = unshare $(if $(filter 0,$(shell id -u)),-n,-r -n) sh -c 'ip link set lo 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## install what is missing (Debian 12, as root): gcc, make, iproute2, util-linux, strace, nftables, musl-tools, pkg-config, Go modules
+deps: ## install what is missing (Debian 12, as root): gcc, make, iproute2, util-linux, strace, nftables, musl-tools, crit, pkg-config, Go modules, CRIU 4.2
 	@GO=$(GO) test/install-deps.sh
+	@GOSOCCR_CRIU_QUIET=1 test/install-criu.sh >/dev/null
+
+# The criu that runs: CRIU >= 4.2, the system's or Debian testing's
+# unpacked in a cache (test/install-criu.sh, run by deps).
+CRIU_CMD = GOSOCCR_CRIU=$$(GOSOCCR_CRIU_QUIET=1 test/install-criu.sh | tail -n 1)
+USCLIENT = build/usclient
+CRIUDEMO = build/criudemo
 
 build: $(LIB) ## build build/libgosoccr.so (libsoccr C ABI, Go c-shared) and build/criu/gosoccr.so (the CRIU plugin)
 	@mkdir -p build/criu
@@ -51,13 +58,19 @@ $(LIB): FORCE
 $(DEMO): test/demo/demo.c include/soccr.h $(LIB)
 	$(CC) $(CFLAGS) $(DEMO_CFLAGS) -o $@ test/demo/demo.c -Lbuild -lgosoccr -Wl,-rpath,'$$ORIGIN'
 
+$(USCLIENT): test/e2e/usclient/usclient.c
+	$(CC) $(CFLAGS) -Wall -Werror -o $@ $<
+
+$(CRIUDEMO): FORCE
+	$(GO) build -o $@ ./test/demo/criudemo
+
 # The test logs go to build/ so that the last line can count every test.
 test: SHELL := /bin/bash
 test: .SHELLFLAGS := -o pipefail -c
 test: deps build ## go vet, Go tests, C tests, a one-iteration run of every benchmark
 	$(GO) vet ./...
 	@if [ "$$(id -u)" != 0 ]; then echo "make test: not root: privileged Go tests skip"; fi
-	$(GO) test $(GOTESTFLAGS) -v ./... 2>&1 | tee build/go-test.log | grep -E '^(ok|FAIL|panic|--- FAIL|--- SKIP|\s+--- (FAIL|SKIP))|^\s+\S+_test.go:' || true
+	$(CRIU_CMD) $(GO) test $(GOTESTFLAGS) -v ./... 2>&1 | tee build/go-test.log | grep -E '^(ok|FAIL|panic|--- FAIL|--- SKIP|\s+--- (FAIL|SKIP))|^\s+\S+_test.go:' || true
 	@! grep -qE '^(FAIL|panic:)' build/go-test.log
 	test/run-c-tests.sh | tee build/c-test.log
 	$(GO) test -run '^$$' -bench . -benchtime=1x $(GOTESTFLAGS) ./... | tee build/bench-smoke.log
@@ -67,8 +80,10 @@ bench: deps build ## Go benchmarks and the C benchmark, with their figures
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
 	test/run-c-tests.sh bench
 
-demo: deps build $(DEMO) ## checkpoint and restore a streaming connection through the C ABI, in a private netns
+demo: deps build $(DEMO) $(USCLIENT) $(CRIUDEMO) ## a streaming TCP connection through the C ABI, then a process with an external unix socket through CRIU and the plugin, in private netns
 	$(NETNS) $(DEMO) $(DEMO_ARGS)
+	@echo
+	$(CRIU_CMD) $(NETNS) $(CRIUDEMO) -lib build/criu -usclient $(USCLIENT)
 
 install: $(LIB) ## install the library, headers and pkg-config files (PREFIX=/usr/local, DESTDIR)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/soccr $(DESTDIR)$(PCDIR)

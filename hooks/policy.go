@@ -28,8 +28,11 @@ type Rename struct{ From, To string }
 
 // LoadPolicy reads the policy named by GOSOCCR_POLICY, or returns the zero
 // Policy when the variable is unset or empty.
-func LoadPolicy() (*Policy, error) {
-	p := os.Getenv(PolicyEnv)
+func LoadPolicy() (*Policy, error) { return LoadPolicyFile(os.Getenv(PolicyEnv)) }
+
+// LoadPolicyFile reads the policy file p, or returns the zero Policy when p
+// is empty.
+func LoadPolicyFile(p string) (*Policy, error) {
 	if p == "" {
 		return &Policy{}, nil
 	}

@@ -94,7 +94,7 @@ func DumpUnix(dirfd, fd int, id uint32, pol *Policy) (*UnixSocket, error) {
 	}
 	u := &UnixSocket{ID: id}
 	fail := func(step string, err error) (*UnixSocket, error) {
-		return u, fmt.Errorf("gosoccr: %s: %s: %w", u, step, err)
+		return u, fmt.Errorf("%s: %s: %w", u, step, err)
 	}
 	name, err := sockName(fd, false)
 	if err != nil {

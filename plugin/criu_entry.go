@@ -62,13 +62,26 @@ func errno(err error) C.int {
 	return -C.int(syscall.EIO)
 }
 
+// loadPolicy reads the policy named by GOSOCCR_POLICY in the C
+// environment: a library loaded into a running process sees variables set
+// after the process started there, and not in os.Getenv.
+func loadPolicy() (*hooks.Policy, error) {
+	name := C.CString(hooks.PolicyEnv)
+	defer C.free(unsafe.Pointer(name))
+	var path string
+	if v := C.getenv(name); v != nil {
+		path = C.GoString(v)
+	}
+	return hooks.LoadPolicyFile(path)
+}
+
 // gosoccrPluginInit is criu_plugin__init(stage): it loads the policy.
 // Returns 0, or -errno with a log line.
 //
 //export gosoccrPluginInit
 func gosoccrPluginInit(stage C.int) (ret C.int) {
 	defer recoverErrno("init", &ret)
-	pol, err := hooks.LoadPolicy()
+	pol, err := loadPolicy()
 	if err != nil {
 		criuLog(logError, "%v", err)
 		return -C.int(syscall.EINVAL)
@@ -110,7 +123,7 @@ func gosoccrDumpUnixSk(fd, id C.int) (ret C.int) {
 	plugin.Unlock()
 	if pol == nil {
 		var err error
-		if pol, err = hooks.LoadPolicy(); err != nil {
+		if pol, err = loadPolicy(); err != nil {
 			criuLog(logError, "%v", err)
 			return -C.int(syscall.EINVAL)
 		}
