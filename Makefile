@@ -67,7 +67,7 @@ $(CRIUDEMO): FORCE
 # The test logs go to build/ so that the last line can count every test.
 test: SHELL := /bin/bash
 test: .SHELLFLAGS := -o pipefail -c
-test: deps build ## go vet, Go tests, C tests, a one-iteration run of every benchmark
+test: deps build ## go vet, Go tests (CRIU end-to-end tests included), C tests, a one-iteration run of every benchmark
 	$(GO) vet ./...
 	@if [ "$$(id -u)" != 0 ]; then echo "make test: not root: privileged Go tests skip"; fi
 	$(CRIU_CMD) $(GO) test $(GOTESTFLAGS) -v ./... 2>&1 | tee build/go-test.log | grep -E '^(ok|FAIL|panic|--- FAIL|--- SKIP|\s+--- (FAIL|SKIP))|^\s+\S+_test.go:' || true
@@ -85,9 +85,10 @@ demo: deps build $(DEMO) $(USCLIENT) $(CRIUDEMO) ## a streaming TCP connection t
 	@echo
 	$(CRIU_CMD) $(NETNS) $(CRIUDEMO) -lib build/criu -usclient $(USCLIENT)
 
-install: $(LIB) ## install the library, headers and pkg-config files (PREFIX=/usr/local, DESTDIR)
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/soccr $(DESTDIR)$(PCDIR)
+install: build ## install the library, the CRIU plugin (lib/criu), headers and pkg-config files (PREFIX=/usr/local, DESTDIR)
+	install -d $(DESTDIR)$(LIBDIR)/criu $(DESTDIR)$(INCDIR)/soccr $(DESTDIR)$(PCDIR)
 	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libgosoccr.so
+	install -m 0755 build/criu/gosoccr.so $(DESTDIR)$(LIBDIR)/criu/gosoccr.so
 	ln -sf libgosoccr.so $(DESTDIR)$(LIBDIR)/libsoccr.so
 	install -m 0644 include/soccr.h $(DESTDIR)$(INCDIR)/soccr/soccr.h
 	@if [ -f include/gosoccr.h ]; then install -m 0644 include/gosoccr.h $(DESTDIR)$(INCDIR)/soccr/gosoccr.h; fi
@@ -97,7 +98,7 @@ install: $(LIB) ## install the library, headers and pkg-config files (PREFIX=/us
 	@if [ -z "$(DESTDIR)" ]; then echo ldconfig; $$(command -v ldconfig || echo /sbin/ldconfig); fi
 
 uninstall: ## remove what install installed
-	rm -f $(DESTDIR)$(LIBDIR)/libgosoccr.so $(DESTDIR)$(LIBDIR)/libsoccr.so
+	rm -f $(DESTDIR)$(LIBDIR)/libgosoccr.so $(DESTDIR)$(LIBDIR)/libsoccr.so $(DESTDIR)$(LIBDIR)/criu/gosoccr.so
 	rm -f $(DESTDIR)$(INCDIR)/soccr/soccr.h $(DESTDIR)$(INCDIR)/soccr/gosoccr.h
 	rm -f $(DESTDIR)$(PCDIR)/gosoccr.pc $(DESTDIR)$(PCDIR)/soccr.pc
 	-rmdir $(DESTDIR)$(INCDIR)/soccr 2>/dev/null
