@@ -198,3 +198,22 @@ func reportTimes(t *testing.T, log string) {
 	load, per := criurun.PluginTimes(log)
 	t.Logf("plugin: loading the Go library %s, per socket %v", load, per)
 }
+
+// TestIntegrationCRIUExtUnixSk: a socket the policy excludes goes to CRIU's
+// own --ext-unix-sk handling, which still works next to the plugin.
+func TestIntegrationCRIUExtUnixSk(t *testing.T) {
+	e := newEnv(t)
+	logsock := filepath.Join(e.dir, "log")
+	s := e.listen(unix.SOCK_DGRAM, logsock)
+	tk := e.start(nil, "dgram", logsock)
+	n := recvLog(t, s, -1)
+	pol := writePolicy(t, e, "exclude "+logsock+"\n")
+	images, dlog := e.mustDump(tk, pol, "--ext-unix-sk")
+	if regexp.MustCompile(`gosoccr: dumped`).MatchString(dlog) {
+		t.Fatal("the plugin handled an excluded socket")
+	}
+	drain(s)
+	e.mustRestore(images, pol, "--ext-unix-sk")
+	m := recvLog(t, s, n)
+	t.Logf("CRIU's own --ext-unix-sk: log %d before, log %d after", n, m)
+}
