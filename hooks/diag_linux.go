@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"syscall"
 	"unsafe"
 
+	"github.com/gosoccr/gosoccr/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -126,33 +126,13 @@ func netlinkIn(nsfd int) (int, error) {
 	if nsfd < 0 {
 		return open()
 	}
-	type result struct {
-		s   int
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, err}
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, os.NewSyscallError("setns", err)}
-			return
-		}
-		s, err := open()
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		} // else the thread stays locked and exits with this goroutine
-		ch <- result{s, err}
-	}()
-	r := <-ch
-	return r.s, r.err
+	s := -1
+	err := netns.Do(nsfd, func() error {
+		var err error
+		s, err = open()
+		return err
+	})
+	return s, err
 }
 
 // sockName reads our bound name (peer false) or the peer's (peer true) as

@@ -8,8 +8,6 @@ import (
 
 	"github.com/gosoccr/gosoccr/internal/benchconn"
 	"github.com/gosoccr/gosoccr/internal/netnstest"
-	"github.com/gosoccr/gosoccr/soccr"
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkCheckpointRestore checkpoints n connections one by one (pause,
@@ -48,28 +46,15 @@ func BenchmarkCheckpointRestore(b *testing.B) {
 						return err
 					}
 					defer func() { benchconn.Close(conns) }()
-					states := make([]*soccr.State, len(conns))
 					b.StartTimer()
 					t0 := time.Now()
-					for i := range conns {
-						c, err := soccr.Pause(conns[i].Client)
-						if err != nil {
-							return err
-						}
-						if states[i], err = c.SaveWith(soccr.SaveOptions{NoSockopts: true}); err != nil {
-							return err
-						}
-						c.Release()
-						unix.Close(conns[i].Client)
-						conns[i].Client = -1
+					states, err := benchconn.Checkpoint(conns)
+					if err != nil {
+						return err
 					}
 					t1 := time.Now()
-					for i, st := range states {
-						fd, err := soccr.Restore(st)
-						if err != nil {
-							return err
-						}
-						conns[i].Client = fd
+					if err := benchconn.Restore(conns, states); err != nil {
+						return err
 					}
 					t2 := time.Now()
 					b.StopTimer()

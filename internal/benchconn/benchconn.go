@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gosoccr/gosoccr/soccr"
 	"golang.org/x/sys/unix"
 )
 
@@ -173,4 +174,37 @@ func RaiseNoFile() error {
 	}
 	r.Cur = r.Max
 	return unix.Setrlimit(unix.RLIMIT_NOFILE, &r)
+}
+
+// Checkpoint checkpoints every client socket as a checkpointing tool does
+// (pause, save without socket options, close in repair mode) and returns
+// their states. The clients are marked closed (-1).
+func Checkpoint(conns []Conn) ([]*soccr.State, error) {
+	states := make([]*soccr.State, len(conns))
+	for i := range conns {
+		c, err := soccr.Pause(conns[i].Client)
+		if err != nil {
+			return nil, err
+		}
+		if states[i], err = c.SaveWith(soccr.SaveOptions{NoSockopts: true}); err != nil {
+			return nil, err
+		}
+		c.Release()
+		unix.Close(conns[i].Client)
+		conns[i].Client = -1
+	}
+	return states, nil
+}
+
+// Restore restores every state into a new socket, which becomes the
+// connection's client again.
+func Restore(conns []Conn, states []*soccr.State) error {
+	for i, st := range states {
+		fd, err := soccr.Restore(st)
+		if err != nil {
+			return err
+		}
+		conns[i].Client = fd
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gosoccr/gosoccr/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -72,7 +73,7 @@ func create() (*NetNS, error) {
 			ch <- result{err: fmt.Errorf("unshare(CLONE_NEWNET): %w", err)}
 			return
 		}
-		if err := loUp(); err != nil {
+		if err := netns.LoopbackUp(); err != nil {
 			ch <- result{err: err}
 			return
 		}
@@ -87,63 +88,9 @@ func create() (*NetNS, error) {
 	return r.ns, r.err
 }
 
-// loUp brings up the loopback device of the calling thread's namespace.
-func loUp() error {
-	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket for lo: %w", err)
-	}
-	defer unix.Close(s)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("SIOCGIFFLAGS lo: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("SIOCSIFFLAGS lo: %w", err)
-	}
-	return nil
-}
-
-// Do runs fn on a thread inside the namespace and returns its error.
-func (ns *NetNS) Do(fn func() error) error {
-	type result struct{ err error }
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{fmt.Errorf("open netns: %w", err)}
-			return
-		}
-		if err := unix.Setns(ns.fd, unix.CLONE_NEWNET); err != nil {
-			unix.Close(orig)
-			runtime.UnlockOSThread()
-			ch <- result{fmt.Errorf("setns: %w", err)}
-			return
-		}
-		var ferr error
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					ferr = fmt.Errorf("panic in netns: %v", r)
-				}
-			}()
-			ferr = fn()
-		}()
-		back := unix.Setns(orig, unix.CLONE_NEWNET) == nil
-		unix.Close(orig) // before the caller goes on and counts descriptors
-		if back {
-			runtime.UnlockOSThread()
-		} // else: the thread stays locked and exits with this goroutine
-		ch <- result{ferr}
-	}()
-	return (<-ch).err
-}
+// Do runs fn on a thread inside the namespace and returns its error (see
+// netns.Do).
+func (ns *NetNS) Do(fn func() error) error { return netns.Do(ns.fd, fn) }
 
 // MustDo is Do that fails tb on error.
 func (ns *NetNS) MustDo(tb testing.TB, fn func() error) {

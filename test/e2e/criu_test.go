@@ -108,22 +108,18 @@ func (e *env) start(extra []*os.File, args ...string) *task {
 }
 
 func (tk *task) kill() {
-	if tk.pid <= 0 {
-		return
+	if tk.pid > 0 {
+		unix.Kill(tk.pid, unix.SIGKILL)
+		tk.reap()
 	}
-	unix.Kill(tk.pid, unix.SIGKILL)
-	if tk.cmd != nil {
-		tk.cmd.Wait()
-	} else {
-		var ws unix.WaitStatus
-		unix.Wait4(tk.pid, &ws, 0, nil)
-	}
-	tk.pid = 0
 }
 
 // waitGone waits until the dumped task has exited, as restore needs.
-func (tk *task) waitGone(t *testing.T) {
-	t.Helper()
+func (tk *task) waitGone(t *testing.T) { tk.reap() }
+
+// reap waits for the task: our child, either started by us or inherited as
+// a subreaper once criu restore exited.
+func (tk *task) reap() {
 	if tk.cmd != nil {
 		tk.cmd.Wait()
 	} else {

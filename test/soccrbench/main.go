@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gosoccr/gosoccr/internal/benchconn"
-	"github.com/gosoccr/gosoccr/soccr"
+	"github.com/gosoccr/gosoccr/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +36,7 @@ func run(n, queue int, unsent bool, phase string) error {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("unshare: %w (run as root)", err)
 	}
-	if err := loUp(); err != nil {
+	if err := netns.LoopbackUp(); err != nil {
 		return err
 	}
 	if err := benchconn.RaiseNoFile(); err != nil {
@@ -50,18 +50,10 @@ func run(n, queue int, unsent bool, phase string) error {
 	if phase == "setup" {
 		return nil
 	}
-	states := make([]*soccr.State, n)
 	t0 := time.Now()
-	for i := range conns {
-		c, err := soccr.Pause(conns[i].Client)
-		if err != nil {
-			return err
-		}
-		if states[i], err = c.SaveWith(soccr.SaveOptions{NoSockopts: true}); err != nil {
-			return err
-		}
-		c.Release()
-		unix.Close(conns[i].Client)
+	states, err := benchconn.Checkpoint(conns)
+	if err != nil {
+		return err
 	}
 	d := time.Since(t0)
 	fmt.Printf("checkpoint: %.2f µs per connection\n", float64(d.Nanoseconds())/1e3/float64(n))
@@ -69,12 +61,8 @@ func run(n, queue int, unsent bool, phase string) error {
 		return nil
 	}
 	t0 = time.Now()
-	for i, st := range states {
-		fd, err := soccr.Restore(st)
-		if err != nil {
-			return err
-		}
-		conns[i].Client = fd
+	if err := benchconn.Restore(conns, states); err != nil {
+		return err
 	}
 	d = time.Since(t0)
 	fmt.Printf("restore: %.2f µs per connection\n", float64(d.Nanoseconds())/1e3/float64(n))
@@ -82,21 +70,4 @@ func run(n, queue int, unsent bool, phase string) error {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Printf("peak RSS: %.1f MiB\n", float64(ru.Maxrss)/1024)
 	return nil
-}
-
-func loUp() error {
-	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(s)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr)
 }
