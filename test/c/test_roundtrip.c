@@ -9,7 +9,10 @@
 #include "tcp_pair.h"
 
 /* The kernel's TCP states (include/net/tcp_states.h). */
-enum { ST_ESTABLISHED = 1, ST_FIN_WAIT2 = 5, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9 };
+enum {
+	ST_ESTABLISHED = 1, ST_FIN_WAIT1 = 4, ST_FIN_WAIT2 = 5, ST_CLOSE = 7,
+	ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11,
+};
 
 struct scenario {
 	const char *name;
@@ -18,7 +21,8 @@ struct scenario {
 	size_t s2, c2;    /* written after the restore */
 	int srv_rcvbuf;   /* small: the server's window closes, the client keeps unsent bytes */
 	int cli_bufs;     /* large client buffers for large queues */
-	int srv_fin;      /* the server shuts down its side before the checkpoint */
+	int srv_fin;      /* the server shuts down its side before the checkpoint:
+			     1 before the client writes, 2 after the client shut down */
 	int cli_fin;      /* the client shuts down its side before the checkpoint */
 	int legacy;       /* restore with the older staged API */
 	int state;        /* TCP state at the checkpoint and after the restore */
@@ -36,6 +40,10 @@ static const struct scenario scenarios[] = {
 	{ "close_wait", PAIR_V4, 30000, 100000, 0, 50000, 4096, 1 << 20, 1, 0, 0, ST_CLOSE_WAIT, 1 },
 	{ "fin_wait2", PAIR_V4, 30000, 20000, 50000, 0, 0, 1 << 20, 0, 1, 0, ST_FIN_WAIT2, 0 },
 	{ "last_ack", PAIR_V4, 30000, 100000, 0, 0, 4096, 1 << 20, 1, 1, 0, ST_LAST_ACK, 1 },
+	{ "fin_wait1", PAIR_V4, 30000, 100000, 50000, 0, 4096, 1 << 20, 0, 1, 0, ST_FIN_WAIT1, 1 },
+	{ "closing", PAIR_V4, 30000, 100000, 0, 0, 4096, 1 << 20, 2, 1, 0, ST_CLOSING, 1 },
+	{ "close", PAIR_V4, 30000, 20000, 0, 0, 0, 1 << 20, 1, 1, 0, ST_CLOSE, 0 },
+	{ "close_wait_v6", PAIR_V6, 30000, 100000, 0, 50000, 4096, 1 << 20, 1, 0, 0, ST_CLOSE_WAIT, 1 },
 	{ "legacy_staged_v4", PAIR_V4, 100000, 300000, 50000, 50000, 4096, 1 << 20, 0, 0, 1, ST_ESTABLISHED, 1 },
 	{ "legacy_staged_v6", PAIR_V6, 100000, 300000, 50000, 50000, 4096, 1 << 20, 0, 0, 1, ST_ESTABLISHED, 1 },
 };
@@ -182,13 +190,15 @@ static void run(const struct scenario *s)
 	/* Before the checkpoint: s1 bytes to the client, which does not read. */
 	H_CHECK(write_pattern(p.srv, 0, 0, s->s1, 10000) == s->s1, "%s: server could not queue %zu bytes",
 		s->name, s->s1);
-	if (s->srv_fin)
+	if (s->srv_fin == 1)
 		H_SYS(shutdown(p.srv, SHUT_WR));
 	/* c1 bytes to the server, which does not read either. */
 	H_CHECK(write_pattern(p.cli, 1, 0, s->c1, 10000) == s->c1, "%s: client could not queue %zu bytes",
 		s->name, s->c1);
 	if (s->cli_fin)
 		H_SYS(shutdown(p.cli, SHUT_WR));
+	if (s->srv_fin == 2)
+		H_SYS(shutdown(p.srv, SHUT_WR));
 	settle(&p, s);
 
 	checkpoint(p.cli, &c);
