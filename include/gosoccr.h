@@ -107,6 +107,56 @@ int gosoccr_dump_unix_sk(int fd, int id);
  */
 int gosoccr_set_images_dir(int dirfd);
 
+/* ---- One socket to and from images, for tools (hooks/tcp.go, socket.go) ---- */
+
+/* Image names and magics of a TCP connection, as CRIU writes them (a
+ * TcpStreamEntry followed by the receive queue's bytes, then the send
+ * queue's; an InetSkEntry). */
+#define GOSOCCR_IMG_TCP_STREAM_FMT   "gosoccr-tcp-stream-%u.img"
+#define GOSOCCR_IMG_INETSK_FMT       "gosoccr-inetsk-%u.img"
+#define GOSOCCR_IMG_TCP_STREAM_MAGIC 0x51465506u
+#define GOSOCCR_IMG_INETSK_MAGIC     0x56443851u
+
+/*
+ * gosoccr_dump_sk records the socket fd under id (its inode, by CRIU's
+ * convention) in the images directory (gosoccr_set_images_dir, or
+ * criu_get_image_dir() inside criu), whatever its family:
+ *  - a unix socket whose peer is outside, as gosoccr_dump_unix_sk does
+ *    (gosoccr-unixsk-<id>.img, under the policy);
+ *  - an AF_INET or AF_INET6 TCP socket: its connection, queued bytes
+ *    included (gosoccr-tcp-stream-<id>.img and gosoccr-inetsk-<id>.img).
+ *    On success the socket is left in TCP repair mode: close it and the
+ *    peer sees nothing (a checkpoint), or setsockopt(fd, SOL_TCP,
+ *    TCP_REPAIR, 0) to let the connection go on. On failure the socket is
+ *    taken out of repair mode again: nothing is lost.
+ * The caller keeps fd and must keep the connection's packets away (a
+ * firewall rule) from the dump until the restore. Needs CAP_NET_ADMIN
+ * for TCP.
+ *
+ * Returns: 0 when the images are written; -ENOTSUP for a socket that is
+ * not ours (another family, UDP, a unix socket the policy excludes, not a
+ * socket); -EBADF without an images directory; another negative errno
+ * value (logged) when the dump fails.
+ */
+int gosoccr_dump_sk(int fd, int id);
+
+/*
+ * gosoccr_restore_sk restores the socket id from the images that
+ * gosoccr_dump_sk wrote in the images directory, into a new socket: a
+ * unix socket bound and connected again (peer renamed by the policy), or
+ * the TCP connection, resumed. The images directory's descriptor stays
+ * the caller's. The packets of a TCP connection may be let through once
+ * this returns. Do not call it inside `criu restore` (the C plugin
+ * restores there, without Go).
+ *
+ * Returns: the new descriptor (close-on-exec), which the caller owns and
+ * closes; -ENOTSUP when the directory holds no image of ours for id;
+ * -EBADMSG for a damaged image; -EBADF without an images directory;
+ * another negative errno value (logged). On failure nothing is left open
+ * and no socket stays in repair mode.
+ */
+int gosoccr_restore_sk(int id);
+
 #ifdef __cplusplus
 }
 #endif
