@@ -109,6 +109,13 @@ if [ -x "$out/test_roundtrip" ]; then
 	done
 fi
 
+# The socket entry points for tools (gosoccr_dump_sk, gosoccr_restore_sk).
+if $CC $CFLAGS -o "$out/hooks_sk" "$src/hooks_sk.c" $LDFLAGS >"$log" 2>&1; then
+	run hooks/sk "$out/hooks_sk"
+else
+	result hooks/sk-build 1
+fi
+
 # The CRIU plugin (build/criu/gosoccr.so), loaded as CRIU loads it. The
 # harness is not linked with the library: the plugin loads it on dump, and
 # must not on restore. -rdynamic exports the harness's criu_get_image_dir
