@@ -157,6 +157,26 @@ int gosoccr_dump_sk(int fd, int id);
  */
 int gosoccr_restore_sk(int id);
 
+/*
+ * gosoccr_restore_tcp_from_criu restores one TCP connection out of an
+ * images directory written by CRIU itself (`criu dump --tcp-established`,
+ * CRIU 4.x: the socket's InetSkEntry in files.img, or inetsk.img of older
+ * versions, and the stream in tcp-stream-<ino in hex>.img) into a new
+ * socket of the calling process, connected and out of repair mode. dirfd
+ * is an open descriptor of the images directory, which stays the
+ * caller's; ino is the socket's inode as CRIU recorded it. The images are
+ * only read. CRIU keeps its network lock after the dump (with
+ * --network-lock nftables, a table "inet CRIU-..." dropping the
+ * connection's packets): the caller lifts it right after this returns.
+ *
+ * Returns: the new descriptor (close-on-exec, blocking), which the caller
+ * owns and closes; -ENOENT when the directory holds no TCP connection of
+ * that inode; -EBADMSG for a damaged image; -EBADF for a negative dirfd;
+ * another negative errno value from the kernel for a failed restore. Every
+ * failure is logged; on failure nothing is left open.
+ */
+int gosoccr_restore_tcp_from_criu(int dirfd, uint32_t ino);
+
 #ifdef __cplusplus
 }
 #endif
