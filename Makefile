@@ -45,6 +45,7 @@ deps: ## install what is missing (Debian 12, as root): gcc, make, iproute2, util
 CRIU_CMD = GOSOCCR_CRIU=$$(GOSOCCR_CRIU_QUIET=1 test/install-criu.sh | tail -n 1)
 USCLIENT = build/usclient
 CRIUDEMO = build/criudemo
+TCPDEMO  = build/tcpdemo
 
 build: $(LIB) ## build build/libgosoccr.so (libsoccr C ABI, Go c-shared) and build/criu/gosoccr.so (the CRIU plugin)
 	@mkdir -p build/criu
@@ -64,6 +65,9 @@ $(USCLIENT): test/e2e/usclient/usclient.c
 $(CRIUDEMO): FORCE
 	$(GO) build -o $@ ./test/demo/criudemo
 
+$(TCPDEMO): FORCE
+	$(GO) build -o $@ ./test/demo/tcpdemo
+
 # The test logs go to build/ so that the last line can count every test.
 test: SHELL := /bin/bash
 test: .SHELLFLAGS := -o pipefail -c
@@ -80,8 +84,10 @@ bench: deps build ## Go benchmarks and the C benchmark, with their figures
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
 	test/run-c-tests.sh bench
 
-demo: deps build $(DEMO) $(USCLIENT) $(CRIUDEMO) ## a streaming TCP connection through the C ABI, then a process with an external unix socket through CRIU and the plugin, in private netns
+demo: deps build $(DEMO) $(TCPDEMO) $(USCLIENT) $(CRIUDEMO) ## TCP through the C ABI, TCP through the hooks and images, an external unix socket through CRIU and the plugin; each in a private netns
 	$(NETNS) $(DEMO) $(DEMO_ARGS)
+	@echo
+	$(NETNS) $(TCPDEMO)
 	@echo
 	$(CRIU_CMD) $(NETNS) $(CRIUDEMO) -lib build/criu -usclient $(USCLIENT)
 

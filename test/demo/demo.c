@@ -542,7 +542,7 @@ int main(int argc, char **argv)
 	set_int(fd, SOL_SOCKET, SO_RCVBUF, CLIENT_RCVBUF, "SO_RCVBUF");
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect");
 
-	printf("demo: streaming %" PRIu64 " MiB each way over 127.0.0.1:%u in a private network namespace,\n"
+	printf("part 1, the libsoccr C ABI: streaming %" PRIu64 " MiB each way over 127.0.0.1:%u in a private network namespace,\n"
 	       "      checkpointing and restoring the client's socket %d times through libsoccr\n",
 	       total >> 20, ntohs(sa.sin_port), checkpoints);
 	printf("      (no network lock: the server goes quiet on request around each checkpoint)\n");
@@ -596,7 +596,7 @@ int main(int argc, char **argv)
 	if (cs.sent != total || sv.st.received != total || sv.st.sent != total || cs.received != total ||
 	    cs.fnv_sent != sv.st.fnv_recv || sv.st.fnv_sent != cs.fnv_recv)
 		die("byte counts or checksums differ");
-	printf("demo: OK: every byte verified, once and in order, both ways, across %d checkpoint%s (%.2f s)\n",
+	printf("part 1: OK: every byte verified, once and in order, both ways, across %d checkpoint%s (%.2f s)\n",
 	       checkpoints, checkpoints == 1 ? "" : "s", secs);
 	return 0;
 }

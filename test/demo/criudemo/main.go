@@ -59,7 +59,7 @@ func run(lib, client string) error {
 	if err := unix.Listen(l, 4); err != nil {
 		return err
 	}
-	say("part 2: a process with an external unix socket, checkpointed and restored by CRIU (%s)", criuPath)
+	say("part 3: a process with an external unix socket, checkpointed and restored by CRIU (%s)", criuPath)
 	say("  server (outside the dump) listens on %s", srv)
 
 	logf, err := os.Create(filepath.Join(dir, "usclient.log"))
@@ -128,7 +128,7 @@ func run(lib, client string) error {
 		}
 	}
 	say("  server accepted the restored client's new connection: ping 4..6, pong 4..6")
-	say("part 2: OK: the conversation went on after the restore")
+	say("part 3: OK: the conversation went on after the restore")
 	return nil
 }
 
