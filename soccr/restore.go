@@ -17,25 +17,41 @@ import (
 // Restore returns (see the package documentation); the peer then sees the
 // same connection as before.
 func Restore(st *State) (int, error) {
+	c, err := RestorePaused(st)
+	if err != nil {
+		return -1, err
+	}
+	if err := c.Resume(); err != nil {
+		unix.Close(c.fd) // in repair mode: nothing reaches the peer
+		return -1, err
+	}
+	return c.fd, nil
+}
+
+// RestorePaused is Restore without the final Resume: the connection is
+// rebuilt in a new socket (close-on-exec, blocking) that stays in repair
+// mode and sends nothing, so that the caller can lift a network lock first,
+// or resume several connections together. The socket, c.FD(), belongs to
+// the caller; closing it without Resume drops the connection silently. On
+// failure nothing is left behind.
+func RestorePaused(st *State) (*Conn, error) {
 	if err := st.validate(); err != nil {
-		return -1, &OpError{Op: "restore", Step: StepCheck, FD: -1, State: st.State, Local: st.Local, Remote: st.Remote, Err: err}
+		return nil, &OpError{Op: "restore", Step: StepCheck, FD: -1, State: st.State, Local: st.Local, Remote: st.Remote, Err: err}
 	}
 	fd, err := unix.Socket(st.Family(), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
-		return -1, &OpError{Op: "restore", Step: StepBind, FD: -1, State: st.State, Local: st.Local, Remote: st.Remote,
+		return nil, &OpError{Op: "restore", Step: StepBind, FD: -1, State: st.State, Local: st.Local, Remote: st.Remote,
 			Err: fmt.Errorf("socket: %w", err)}
 	}
 	c, err := Pause(fd)
 	if err == nil {
-		if err = c.Restore(st); err == nil {
-			err = c.Resume()
-		}
+		err = c.Restore(st)
 	}
 	if err != nil {
 		unix.Close(fd) // in repair mode: nothing reaches the peer
-		return -1, err
+		return nil, err
 	}
-	return fd, nil
+	return c, nil
 }
 
 // Restore puts st into the paused socket c, which must be new (created,
