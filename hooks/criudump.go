@@ -130,16 +130,8 @@ func RestoreFromCRIUPaused(dirfd int, ino uint32) (*soccr.Conn, *soccr.State, er
 	if err != nil {
 		return nil, nil, err
 	}
-	fd, err := unix.Socket(st.Family(), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	c, err := soccr.RestorePaused(st)
 	if err != nil {
-		return nil, nil, fmt.Errorf("criu tcp socket %d (%s): %w", ino, st, os.NewSyscallError("socket", err))
-	}
-	c, err := soccr.Pause(fd)
-	if err == nil {
-		err = c.Restore(st)
-	}
-	if err != nil {
-		unix.Close(fd) // in repair mode: the peer sees nothing
 		return nil, nil, fmt.Errorf("criu tcp socket %d: %w", ino, err)
 	}
 	return c, st, nil

@@ -126,16 +126,8 @@ func RestoreTCPPaused(dirfd int, id uint32) (*soccr.Conn, *soccr.State, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("tcp socket %d: %w", id, err)
 	}
-	fd, err := unix.Socket(st.Family(), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	c, err := soccr.RestorePaused(st)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tcp socket %d (%s): socket: %w", id, st, err)
-	}
-	c, err := soccr.Pause(fd)
-	if err == nil {
-		err = c.Restore(st)
-	}
-	if err != nil {
-		unix.Close(fd) // in repair mode: the peer sees nothing
 		return nil, nil, fmt.Errorf("tcp socket %d: %w", id, err)
 	}
 	return c, st, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strconv"
 
@@ -212,7 +213,7 @@ func DecodeTCPStream(img *image.Image) (*tcp_stream.TcpStreamEntry, []byte, []by
 	}
 	tse := &tcp_stream.TcpStreamEntry{}
 	if err := img.Next(tse); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, noEOF(img, err)
 	}
 	if tse.GetInqLen() > MaxQueue || tse.GetOutqLen() > MaxQueue {
 		return nil, nil, nil, fmt.Errorf("image %s: %w: queues of %d and %d bytes", name, image.ErrCorrupt, tse.GetInqLen(), tse.GetOutqLen())
@@ -252,7 +253,15 @@ func DecodeInetSk(img *image.Image) (*sk_inet.InetSkEntry, error) {
 	}
 	ise := &sk_inet.InetSkEntry{}
 	if err := img.Next(ise); err != nil {
-		return nil, err
+		return nil, noEOF(img, err)
 	}
 	return ise, nil
+}
+
+// noEOF makes the end of an image where an entry must be a corrupt image.
+func noEOF(img *image.Image, err error) error {
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("image %s: %w: no entry", img.Name, image.ErrCorrupt)
+	}
+	return err
 }

@@ -35,36 +35,52 @@ const (
 // ErrCorrupt: the file is not a well-formed image.
 var ErrCorrupt = errors.New("corrupt image")
 
-// Writer builds an image in memory; Commit writes it out in one go.
+// Writer builds an image in memory; Commit writes it out in one go. Raw
+// bytes (queues) are not copied: the Writer refers to them until Commit.
 type Writer struct {
-	name string
-	buf  []byte
+	name  string
+	parts [][]byte // written in order; the last one is where entries go
 }
 
 // NewWriter starts an image called name with the given magic.
 func NewWriter(name string, magic uint32) *Writer {
-	w := &Writer{name: name, buf: make([]byte, 0, 256)}
-	w.buf = binary.LittleEndian.AppendUint32(w.buf, MagicCommon)
-	w.buf = binary.LittleEndian.AppendUint32(w.buf, magic)
-	return w
+	b := make([]byte, 0, 256)
+	b = binary.LittleEndian.AppendUint32(b, MagicCommon)
+	b = binary.LittleEndian.AppendUint32(b, magic)
+	return &Writer{name: name, parts: [][]byte{b}}
 }
 
 // Entry appends one protobuf entry.
 func (w *Writer) Entry(m proto.Message) error {
-	b, err := proto.Marshal(m)
+	last := &w.parts[len(w.parts)-1]
+	*last = binary.LittleEndian.AppendUint32(*last, 0)
+	n := len(*last)
+	b, err := proto.MarshalOptions{}.MarshalAppend(*last, m)
 	if err != nil {
+		*last = (*last)[:n-4]
 		return fmt.Errorf("image %s: encoding %T: %w", w.name, m, err)
 	}
-	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(b)))
-	w.buf = append(w.buf, b...)
+	binary.LittleEndian.PutUint32(b[n-4:], uint32(len(b)-n))
+	*last = b
 	return nil
 }
 
-// Raw appends bytes that follow an entry (the entry says how many).
-func (w *Writer) Raw(b []byte) { w.buf = append(w.buf, b...) }
+// Raw appends bytes that follow an entry (the entry says how many). b must
+// not change before Commit.
+func (w *Writer) Raw(b []byte) {
+	if len(b) > 0 {
+		w.parts = append(w.parts, b, nil)
+	}
+}
 
-// Bytes returns the image as built so far.
-func (w *Writer) Bytes() []byte { return w.buf }
+// Bytes returns the image as built so far, in one slice.
+func (w *Writer) Bytes() []byte {
+	var out []byte
+	for _, p := range w.parts {
+		out = append(out, p...)
+	}
+	return out
+}
 
 // Commit writes the image into the directory dirfd, replacing a file of the
 // same name, never following a symbolic link.
@@ -73,13 +89,41 @@ func (w *Writer) Commit(dirfd int) error {
 	if err != nil {
 		return fmt.Errorf("image %s: %w", w.name, os.NewSyscallError("openat", err))
 	}
-	f := os.NewFile(uintptr(fd), w.name)
-	_, err = f.Write(w.buf)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	err = writeAll(fd, w.parts)
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
+		err = os.NewSyscallError("close", cerr)
 	}
 	if err != nil {
 		return fmt.Errorf("image %s: %w", w.name, err)
+	}
+	return nil
+}
+
+// writeAll writes parts with writev(2), going on after short writes.
+func writeAll(fd int, parts [][]byte) error {
+	var iov [][]byte
+	for _, p := range parts {
+		if len(p) > 0 {
+			iov = append(iov, p)
+		}
+	}
+	for len(iov) > 0 {
+		n, err := unix.Writev(fd, iov)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("writev", err)
+		}
+		for n > 0 && len(iov) > 0 {
+			if n >= len(iov[0]) {
+				n -= len(iov[0])
+				iov = iov[1:]
+			} else {
+				iov[0] = iov[0][n:]
+				n = 0
+			}
+		}
 	}
 	return nil
 }
@@ -100,7 +144,12 @@ func Open(dirfd int, name string) (*Image, error) {
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
+	// Read in one go where the size is known.
+	var b []byte
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size() <= MaxFile {
+		b = make([]byte, 0, fi.Size()+1)
+	}
+	b, err = readAll(f, b)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
@@ -108,6 +157,28 @@ func Open(dirfd int, name string) (*Image, error) {
 		return nil, fmt.Errorf("image %s: %w: larger than %d bytes", name, ErrCorrupt, MaxFile)
 	}
 	return Parse(name, b)
+}
+
+// readAll reads f to its end, or to one byte past MaxFile, into b's
+// spare capacity first.
+func readAll(f *os.File, b []byte) ([]byte, error) {
+	if cap(b) == 0 {
+		b = make([]byte, 0, 4096)
+	}
+	for len(b) <= MaxFile {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := f.Read(b[len(b):min(cap(b), MaxFile+1)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // Parse checks the magics of an image held in b.

@@ -1,7 +1,11 @@
-// Package e2e holds the end-to-end tests of the CRIU plugin: a real
-// process (usclient.c) with a unix socket to a server outside the dump is
-// checkpointed and restored by real CRIU with build/criu/gosoccr.so, each
-// test in a network namespace of its own. They need root, `make build`,
+// Package e2e holds the end-to-end tests with real CRIU, each in a network
+// namespace of its own: a process (usclient/) with a unix socket to a
+// server outside the dump is checkpointed and restored by CRIU with the
+// plugin build/criu/gosoccr.so; and a process (tcpclient/) with a TCP
+// connection is dumped by CRIU with --tcp-established, after which that one
+// connection is restored out of CRIU's images by hooks.RestoreFromCRIU and
+// by the C call gosoccr_restore_tcp_from_criu (criutcprestore/), and our
+// own images are compared field by field with CRIU's. They need root, `make build`,
 // and a CRIU >= 4.2 named by GOSOCCR_CRIU (make test sets it from
 // test/install-criu.sh).
 package e2e
