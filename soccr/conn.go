@@ -19,6 +19,7 @@ type Conn struct {
 	local  netip.AddrPort
 	remote netip.AddrPort
 	done   bool
+	resend resend // set by Restore: how Resume sends the restored bytes
 }
 
 // Pause puts the TCP socket fd in repair mode and returns its handle. From
@@ -63,12 +64,17 @@ func (c *Conn) opErr(op, step string, err error) error {
 
 // Resume takes the socket out of repair mode: the connection goes on from
 // where it is, and the kernel sends a window probe so that the peer
-// answers at once. After Resume the Conn must not be used.
+// answers at once. On a socket that Restore filled with bytes sent but not
+// acknowledged, Resume sends those bytes at once instead (see Restore).
+// After Resume the Conn must not be used.
 func (c *Conn) Resume() error {
 	if c.done {
 		return c.opErr("resume", StepRepair, ErrReleased)
 	}
 	c.done = true
+	if c.resend.push {
+		return c.resumePush()
+	}
 	if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOff, "TCP_REPAIR"); err != nil {
 		return c.opErr("resume", StepRepair, err)
 	}

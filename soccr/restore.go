@@ -206,6 +206,12 @@ func (c *Conn) restoreEstablished(st *State) error {
 		return step(StepRecvQueue, err)
 	}
 	sent := st.SendQueue[:len(st.SendQueue)-int(st.Unsent)]
+	unsent := st.Unsent
+	if c.resend = resendPlan(st, len(sent)); c.resend.push {
+		// The bytes the peer has not acknowledged go in as unsent: Resume
+		// sends them at once rather than after a retransmission timeout.
+		sent, unsent = nil, uint32(len(st.SendQueue))
+	}
 	if len(sent) > 0 {
 		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpSendQueue, "TCP_REPAIR_QUEUE"); err != nil {
 			return step(StepSendQueue, err)
@@ -216,7 +222,7 @@ func (c *Conn) restoreEstablished(st *State) error {
 			return step(StepSendQueue, err)
 		}
 	}
-	if st.Unsent > 0 {
+	if unsent > 0 {
 		// Bytes never sent go in as an ordinary write, with the peer's
 		// window closed for the moment: they wait in the queue until the
 		// peer answers the window probe of Resume, rather than leave now,
@@ -462,4 +468,78 @@ func setBuf(fd, force, plain int, v int32, name string) error {
 		err = setInt(fd, unix.SOL_SOCKET, plain, v, strings.TrimSuffix(name, "FORCE"))
 	}
 	return err
+}
+
+// resend says how Resume lets the bytes of a restored send queue go.
+//
+// The kernel, read for Linux 6.x: bytes written in repair mode to the send
+// queue count as sent (tcp_write_xmit skips the transmission and advances
+// snd_nxt), and the only thing that sends them again is a timer: the tail
+// loss probe (TCP_TIMEOUT_INIT, 1 s, as a repaired socket has no RTT sample)
+// or the retransmission timeout (icsk_rto: 1 s, or 3 s, TCP_TIMEOUT_FALLBACK,
+// where tcp_init_metrics has no cached RTT). No socket option lowers them
+// before a first RTT sample (TCP_RTO_MIN_US only bounds later estimates,
+// TCP_RTO_MAX_MS is at least 1 s), the window probe of TCP_REPAIR_OFF is a
+// zero-length segment whose answer updates the window and counts as no
+// duplicate ACK, and with RACK one duplicate ACK marks nothing lost.
+//
+// Bytes written as ordinary data (repair off, with the peer's window closed
+// for the moment) are unsent instead: snd_nxt == snd_una, and any push
+// transmits them. Resume leaves repair mode without the probe and pushes. Bytes the peer had already
+// received arrive twice and are acknowledged as duplicates. The push goes
+// through TCP_NODELAY (__tcp_sock_set_nodelay sets TCP_NAGLE_PUSH and calls
+// tcp_push_pending_frames), which Nagle and TCP_CORK do not hold back, and
+// is then set back to the saved value.
+//
+// This is only safe when the push sends every one of those bytes at once:
+// an ACK beyond snd_nxt is discarded by tcp_ack ("ack of unsent data"), so a
+// peer that already holds more than the first push carried would stall the
+// connection. The push is bounded by the peer's window (the saved one, which
+// covered the bytes when they were sent) and by the initial congestion
+// window of a repaired socket (10 segments, tcp_init_transfer). So the bytes
+// go in as unsent only in ESTABLISHED (in the FIN states the FIN and the
+// injected segments would push them before Resume), with TCP_REPAIR_WINDOW,
+// and when they fit the window and resendMaxSegs segments; otherwise they
+// are queued as sent and wait for the timer, as with libsoccr.
+type resend struct {
+	push    bool // Resume pushes the queue instead of sending a window probe
+	nodelay bool // TCP_NODELAY was set: leave it set after the push
+}
+
+// resendMaxSegs is how many segments of sent bytes Resume may push: below
+// the initial congestion window of 10, with room for a short last segment.
+const resendMaxSegs = 8
+
+// fastResend can be turned off by tests, to measure the timer path.
+var fastResend = true
+
+func resendPlan(st *State, sent int) resend {
+	if !fastResend || sent == 0 || st.State != Established || st.Window == nil || repairWindowMissing.Load() {
+		return resend{}
+	}
+	// A segment carries at most the MSS less TCP options (timestamps 12
+	// bytes, SACK blocks): count 64 bytes less.
+	if st.MSSClamp < 536+64 || uint64(sent) > uint64(st.Window.SndWnd) ||
+		uint64(sent) > resendMaxSegs*uint64(st.MSSClamp-64) {
+		return resend{}
+	}
+	return resend{push: true, nodelay: st.Sockopts != nil && st.Sockopts.NoDelay}
+}
+
+// resumePush is Resume for a socket whose unacknowledged bytes Restore
+// queued as unsent: it leaves repair mode without a window probe and pushes
+// the queue, so that the bytes leave now; the peer's acknowledgements of
+// them update the window as the probe's answer would have.
+func (c *Conn) resumePush() error {
+	if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP, "TCP_REPAIR"); err != nil {
+		return c.opErr("resume", StepRepair, err)
+	}
+	err := setInt(c.fd, unix.SOL_TCP, unix.TCP_NODELAY, 1, "TCP_NODELAY")
+	if err == nil && !c.resend.nodelay {
+		err = setInt(c.fd, unix.SOL_TCP, unix.TCP_NODELAY, 0, "TCP_NODELAY")
+	}
+	if err != nil {
+		return c.opErr("resume", StepOptions, err)
+	}
+	return nil
 }
