@@ -177,6 +177,77 @@ int gosoccr_restore_sk(int id);
  */
 int gosoccr_restore_tcp_from_criu(int dirfd, uint32_t ino);
 
+/* ---- Many TCP connections at once, for tools (soccr/bulk.go) ---- */
+
+#ifdef __cplusplus
+}
+#endif
+#include <stddef.h> /* size_t */
+#include "soccr.h"  /* struct libsoccr_sk_data, union libsoccr_addr */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * One TCP connection of gosoccr_checkpoint_all and gosoccr_restore_all, in
+ * libsoccr's terms: data, the two addresses and the two queues are what
+ * libsoccr_save, libsoccr_get_addr and the queue buffers of a libsoccr
+ * handle give, and what libsoccr_restore takes.
+ */
+struct gosoccr_tcp_conn {
+	int fd;     /* checkpoint: the socket (in, the caller's);
+	             * restore: the new socket (out, the caller's), -1 on failure */
+	int result; /* out: 0, or a negative errno value for this connection */
+	struct libsoccr_sk_data data; /* checkpoint: out; restore: in */
+	union libsoccr_addr src;      /* our address: checkpoint out, restore in */
+	union libsoccr_addr dst;      /* the peer's address: the same */
+	char *recv_queue; /* data.inq_len bytes received, not read; NULL if 0 */
+	char *send_queue; /* data.outq_len bytes written, not acknowledged; NULL if 0 */
+};
+
+/*
+ * gosoccr_checkpoint_all checkpoints conns[0..n-1] at once, spread over
+ * the machine's cores: for each, as libsoccr_pause, libsoccr_save,
+ * libsoccr_get_addr (both) and libsoccr_release do for one. It reads fd and
+ * sets every other field. On success the socket stays in TCP repair mode:
+ * close it, and the peer sees nothing. A connection that fails gets its
+ * negative errno in result (and a log line naming fd and the step), is
+ * taken out of repair mode again so that it goes on, and holds no buffer;
+ * the others are not affected. The caller keeps every fd, must keep the
+ * connections' packets away (a network lock) from the checkpoint until the
+ * restore, and needs CAP_NET_ADMIN.
+ *
+ * Ownership: recv_queue and send_queue of each successful connection are
+ * malloc()-ed by the library and belong to the caller, who free()s them.
+ *
+ * Results: -EOPNOTSUPP for a socket in a state that cannot be checkpointed
+ * (LISTEN, SYN_RECV, TIME_WAIT, never connected), -EAGAIN when a queue
+ * changed during the checkpoint (the connection was not isolated), -EPERM
+ * without CAP_NET_ADMIN, -EBADF, or the errno of the failed step.
+ *
+ * Returns: how many connections failed (0 to n); -EINVAL when conns is
+ * NULL and n > 0.
+ */
+int gosoccr_checkpoint_all(struct gosoccr_tcp_conn *conns, size_t n);
+
+/*
+ * gosoccr_restore_all restores conns[0..n-1] at once, spread over the
+ * machine's cores, each into a new socket of the calling thread's network
+ * namespace, as libsoccr_pause, libsoccr_set_addr (both), libsoccr_restore
+ * and libsoccr_resume do for one: it reads data, src, dst and the queues
+ * (data.inq_len and data.outq_len bytes; they stay the caller's and are
+ * not kept) and sets fd and result. The connections go on at once: bytes
+ * that were sent but not acknowledged at checkpoint are sent again on
+ * resume rather than after a retransmission timeout, so lift the network
+ * lock before calling this. A connection that fails gets fd -1 and its
+ * negative errno in result (-EINVAL for inconsistent data), with a log
+ * line; nothing of it is left open, and the others are not affected.
+ *
+ * Returns: how many connections failed (0 to n); -EINVAL when conns is
+ * NULL and n > 0.
+ */
+int gosoccr_restore_all(struct gosoccr_tcp_conn *conns, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
