@@ -15,6 +15,13 @@ type TCPOptions struct {
 	// checkpoint wants it: closing it then sends nothing to the peer, and
 	// the connection lives on in the images.
 	Resume bool
+	// Lock puts the connection under the network lock (see Lock): DumpTCP
+	// locks its 4-tuple before the pause and leaves it locked, so that the
+	// checkpointed connection stays isolated until its restore (a failed
+	// dump, or one with Resume, unlocks it again); RestoreTCPWith lifts
+	// the lock of the restored connection before it resumes it. The lock
+	// applies in the calling thread's network namespace.
+	Lock bool
 }
 
 // sockKind reads the family, type and protocol of the socket fd. A
@@ -61,11 +68,28 @@ func DumpTCP(dirfd, fd int, id uint32, o TCPOptions) (*soccr.State, error) {
 	if !isTCP(fam, typ, proto) {
 		return nil, ErrNotMine
 	}
+	var locked []Tuple
+	if o.Lock {
+		// A socket whose peer is gone (CLOSE) has no peer name: it is
+		// locked after Save, from the saved addresses; paused, it sends
+		// nothing meanwhile.
+		if t, err := SocketTuple(fd); err == nil {
+			if err := Lock(t); err != nil {
+				return nil, fmt.Errorf("tcp socket %d: %w", id, err)
+			}
+			locked = []Tuple{t}
+		}
+	}
 	c, err := soccr.Pause(fd)
 	if err != nil {
-		return nil, fmt.Errorf("tcp socket %d: %w", id, err)
+		return nil, errors.Join(fmt.Errorf("tcp socket %d: %w", id, err), Unlock(locked...))
 	}
 	st, err := c.SaveWith(soccr.SaveOptions{})
+	if err == nil && o.Lock && locked == nil {
+		if err = Lock(TupleOf(st)); err == nil {
+			locked = []Tuple{TupleOf(st)}
+		}
+	}
 	if err == nil {
 		if err = WriteTCPImages(dirfd, id, st); err != nil {
 			removeTCPImages(dirfd, id)
@@ -75,8 +99,13 @@ func DumpTCP(dirfd, fd int, id uint32, o TCPOptions) (*soccr.State, error) {
 		err = fmt.Errorf("tcp socket %d: %w", id, err)
 	}
 	if err != nil || o.Resume {
+		// Unlock first, so that the window probe Resume sends gets out.
+		uerr := Unlock(locked...)
 		if rerr := c.Resume(); rerr != nil {
-			return nil, errors.Join(err, fmt.Errorf("tcp socket %d: %w", id, rerr))
+			return nil, errors.Join(err, fmt.Errorf("tcp socket %d: %w", id, rerr), uerr)
+		}
+		if err = errors.Join(err, uerr); err != nil {
+			return nil, err
 		}
 		if err != nil {
 			return nil, err
@@ -103,11 +132,30 @@ func removeTCPImages(dirfd int, id uint32) {
 // or image.ErrCorrupt for a damaged one), or the *soccr.OpError of the
 // restore.
 func RestoreTCP(dirfd int, id uint32) (int, error) {
-	c, _, err := RestoreTCPPaused(dirfd, id)
+	return RestoreTCPWith(dirfd, id, TCPOptions{})
+}
+
+// RestoreTCPWith is RestoreTCP with options: with o.Lock, the connection
+// was locked by its dump (TCPOptions.Lock) and RestoreTCPWith unlocks it
+// between the restore and the resume. That order lets the window probe
+// that Resume sends reach the peer, which answers at once; resumed under
+// the lock, the probe is dropped and the connection waits for a
+// retransmission timeout. If the unlock fails, the new socket is closed
+// (silently, in repair mode) and the lock stays: retry, or RemoveLock.
+// The lock applies in the calling thread's network namespace; o.Resume is
+// ignored.
+func RestoreTCPWith(dirfd int, id uint32, o TCPOptions) (int, error) {
+	c, st, err := RestoreTCPPaused(dirfd, id)
 	if err != nil {
 		return -1, err
 	}
 	fd := c.FD()
+	if o.Lock {
+		if err := Unlock(TupleOf(st)); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("tcp socket %d: %w", id, err)
+		}
+	}
 	if err := c.Resume(); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("tcp socket %d: %w", id, err)

@@ -248,6 +248,53 @@ int gosoccr_checkpoint_all(struct gosoccr_tcp_conn *conns, size_t n);
  */
 int gosoccr_restore_all(struct gosoccr_tcp_conn *conns, size_t n);
 
+/* ---- Network lock of single TCP connections (hooks/lock.go) ---- */
+
+/*
+ * One TCP connection for the network lock: our address and port, and the
+ * peer's, both AF_INET or both AF_INET6 (an IPv4-mapped IPv6 address is
+ * locked as the IPv4 address it maps). The caller's arrays are only read
+ * and stay the caller's.
+ */
+struct gosoccr_tuple {
+	union libsoccr_addr local;
+	union libsoccr_addr remote;
+};
+
+/*
+ * gosoccr_lock puts the connections t[0..n-1] under the network lock of
+ * the calling thread's network namespace: until gosoccr_unlock, no packet
+ * of theirs, either way, reaches or leaves the host, except packets
+ * marked 0xC114 (the FINs a restore injects). The lock is an nftables
+ * table "inet gosoccr" made over netlink on first use; up to a few
+ * thousand connections go in one transaction. Locking a locked connection
+ * is harmless. Needs CAP_NET_ADMIN.
+ *
+ * Returns: 0; -EINVAL for a bad address (logged, nothing locked); another
+ * negative errno value from netlink (logged).
+ */
+int gosoccr_lock(const struct gosoccr_tuple *t, unsigned n);
+
+/*
+ * gosoccr_unlock lifts the lock of t[0..n-1]; unlocking a connection that
+ * is not locked is harmless. Call it after the restore, before resuming
+ * the sockets (libsoccr_resume), so that their first packet gets out.
+ *
+ * Returns: as gosoccr_lock.
+ */
+int gosoccr_unlock(const struct gosoccr_tuple *t, unsigned n);
+
+/*
+ * gosoccr_lock_cleanup deletes the lock's table from the calling thread's
+ * network namespace: every connection locked there, by any process, flows
+ * again. It is the call that clears a lock left behind by a process that
+ * crashed between checkpoint and restore.
+ *
+ * Returns: 0 (also when there was no lock); a negative errno value
+ * (logged).
+ */
+int gosoccr_lock_cleanup(void);
+
 #ifdef __cplusplus
 }
 #endif
