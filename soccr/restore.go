@@ -180,6 +180,17 @@ func (c *Conn) restoreEstablished(st *State) error {
 		return step(StepRecvQueue, err)
 	}
 	// In repair mode connect sends nothing: the socket is ESTABLISHED at once.
+	// The MSS goes in before connect too: connect computes the socket's
+	// sending MSS (mss_cache) once, from the clamp and the path MTU, and
+	// TCP_REPAIR_OPTIONS later changes the clamp but not that MSS, which
+	// would stay at 536 less options. As the kernel bounds the MSS by half
+	// the largest window the peer offered (tcp_bound_to_half_wnd), so does
+	// this; TCP_MAXSEG takes at most 32767 (MAX_TCP_WINDOW).
+	if mss := connectMSS(st); mss != 0 {
+		if err := setInt(fd, unix.SOL_TCP, unix.TCP_MAXSEG, int32(mss), "TCP_MAXSEG"); err != nil {
+			return step(StepOptions, err)
+		}
+	}
 	if err := bindOrConnect(fd, st.Remote, true); err != nil {
 		return step(StepConnect, err)
 	}
@@ -277,6 +288,22 @@ func (c *Conn) setWindow(w *Window, mask uint32) error {
 		return nil
 	}
 	return err
+}
+
+// maxTCPWindow is the largest value TCP_MAXSEG takes.
+const maxTCPWindow = 32767
+
+// connectMSS is the MSS to give the socket before connect: the clamp,
+// bounded as the kernel bounds a sending MSS; 0 to leave the default.
+func connectMSS(st *State) uint32 {
+	mss := min(st.MSSClamp, maxTCPWindow)
+	if w := st.Window; w != nil && w.MaxWindow/2 > 68 {
+		mss = min(mss, w.MaxWindow/2)
+	}
+	if mss < 88 { // TCP_MIN_MSS
+		return 0
+	}
+	return mss
 }
 
 // restoreFINs brings an ESTABLISHED socket to the saved state. Our FIN is
