@@ -127,25 +127,7 @@ func gosoccrSave(sk *C.struct_libsoccr_sk, data *C.struct_libsoccr_sk_data) (ret
 	sk.recv_queue, sk.send_queue = (*C.char)(bufPtr(st.RecvQueue)), (*C.char)(bufPtr(st.SendQueue))
 	sk.own |= C.GOSOCCR_OWN_RQ | C.GOSOCCR_OWN_SQ
 
-	data.state = C.uint32_t(st.State)
-	data.inq_len = C.uint32_t(len(st.RecvQueue))
-	data.inq_seq = C.uint32_t(st.RecvSeq)
-	data.outq_len = C.uint32_t(len(st.SendQueue))
-	data.outq_seq = C.uint32_t(st.SendSeq)
-	data.unsq_len = C.uint32_t(st.Unsent)
-	data.opt_mask = C.uint32_t(st.Options)
-	data.mss_clamp = C.uint32_t(st.MSSClamp)
-	data.snd_wscale = C.uint32_t(st.SndWscale)
-	data.rcv_wscale = C.uint32_t(st.RcvWscale)
-	data.timestamp = C.uint32_t(st.Timestamp)
-	if w := st.Window; w != nil {
-		data.flags |= C.SOCCR_FLAGS_WINDOW
-		data.snd_wl1 = C.uint32_t(w.SndWl1)
-		data.snd_wnd = C.uint32_t(w.SndWnd)
-		data.max_window = C.uint32_t(w.MaxWindow)
-		data.rcv_wnd = C.uint32_t(w.RcvWnd)
-		data.rcv_wup = C.uint32_t(w.RcvWup)
-	}
+	fillData(data, st)
 	return C.int(C.sizeof_struct_libsoccr_sk_data)
 }
 
