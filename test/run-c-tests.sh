@@ -87,6 +87,9 @@ fi
 if command -v musl-gcc >/dev/null 2>&1; then
 	compile abi/musl musl-gcc $CFLAGS -c -o "$out/test_abi_musl.o" "$abi"
 	compile abi/musl-gnu-source musl-gcc $CFLAGS -D_GNU_SOURCE -c -o "$out/test_abi_musl_gnu.o" "$abi"
+elif [ "${GOSOCCR_REQUIRE_ROOT:-}" = 1 ]; then
+	echo "FAIL abi/musl: musl-gcc not installed (make deps installs musl-tools)"
+	failed=$((failed + 1))
 else
 	echo "SKIP abi/musl: musl-gcc not installed (Debian: musl-tools)"
 	skipped=$((skipped + 1))
