@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -335,6 +334,12 @@ func streamAll(t *testing.T, ns *netnstest.NetNS, n int, checkpoint func(fds []i
 		conns, err = benchconn.Setup(benchconn.Options{N: n})
 		return err
 	})
+	streamConns(t, conns, checkpoint, restore)
+}
+
+// streamConns is streamAll over connections the caller made.
+func streamConns(t *testing.T, conns []benchconn.Conn, checkpoint func(fds []int) any, restore func(any) []int) {
+	n := len(conns)
 	scs := make([]*streamConn, n)
 	for i, c := range conns {
 		// Fixed buffers: a thousand streams with autotuned ones would hold
@@ -408,8 +413,6 @@ func streamAll(t *testing.T, ns *netnstest.NetNS, n int, checkpoint func(fds []i
 			s.srv.SetDeadline(time.Now())
 		}
 		if os.Getenv("GOSOCCR_LOCK_DEBUG") != "" {
-			out, _ := exec.Command("nsenter", "--net="+ns.Path(), "ss", "-tnoie").CombinedOutput()
-			t.Logf("%s", out)
 			for i, s := range scs {
 				t.Logf("%d: up %d/%d down %d/%d", i, s.verified[up].Load(), s.written[up].Load(), s.verified[down].Load(), s.written[down].Load())
 				if s.verified[up].Load() != s.written[up].Load() {
