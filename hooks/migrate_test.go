@@ -55,15 +55,15 @@ func newHost(t *testing.T, name string) *host {
 // the other. Connections between A and B are locked and checkpointed on A,
 // the service address moves from A to C, and they are restored on C and
 // unlocked. B streams all the time and must notice nothing: no reset, no
-// byte lost or repeated, in either direction. It runs 100 connections;
-// GOSOCCR_MIGRATE_N=1000 runs the 1,000.
+// byte lost or repeated, in either direction. It runs the 1,000
+// connections (GOSOCCR_MIGRATE_N sets another count).
 func TestIntegrationMigrate(t *testing.T) {
 	netnstest.RequireRoot(t)
 	if err := benchconn.RaiseNoFile(); err != nil {
 		t.Fatal(err)
 	}
 	netnstest.CheckFDs(t)
-	n := 100
+	n := 1000
 	if v, err := strconv.Atoi(os.Getenv("GOSOCCR_MIGRATE_N")); err == nil {
 		n = v
 	}
