@@ -84,6 +84,10 @@ bench: deps build ## Go benchmarks and the C benchmark, with their figures
 	$(GO) test -run '^$$' -bench . -benchmem $(GOTESTFLAGS) ./...
 	test/run-c-tests.sh bench
 
+.PHONY: bench-libsoccr
+bench-libsoccr: deps ## the C benchmark against CRIU's own libsoccr (built in the cache), side by side: a markdown table (ROUNDS=5)
+	test/bench-vs-libsoccr.sh $(or $(ROUNDS),5)
+
 demo: deps build $(DEMO) $(TCPDEMO) $(USCLIENT) $(CRIUDEMO) ## TCP through the C ABI, TCP through the hooks and images, an external unix socket through CRIU and the plugin; each in a private netns
 	$(NETNS) $(DEMO) $(DEMO_ARGS)
 	@echo

@@ -1,24 +1,41 @@
 /*
  * bench_soccr: cost of checkpoint and restore through the libsoccr C API,
- * per connection, over n loopback connections with 16 KiB unread each way.
+ * per connection, over n loopback connections with q bytes unread each way
+ * (16 KiB by default).
  *
- * Usage: bench_soccr [-n N] [-u] [-p setup|checkpoint|restore|all]
- *   -n N   connections (default 1000)
- *   -u     the client's send queue holds unsent bytes (the server's
- *          receive buffer is small, its window closes)
- *   -p     stop after a phase, to count system calls per phase with
- *          strace -c -f: the count of "restore" minus that of "checkpoint",
- *          divided by the n printed, is the restore's calls per connection.
+ * Usage: bench_soccr [-n N] [-q BYTES] [-u] [-p setup|checkpoint|restore|all]
+ *   -n N      connections (default 1000)
+ *   -q BYTES  unread bytes in each direction of each connection (default
+ *             16384): the client, which is checkpointed, has them in its
+ *             receive queue; the ones it sent wait in the server's (its
+ *             own send queue is empty once they are acknowledged, unless -u)
+ *   -u        the client's send queue holds unsent bytes (the server's
+ *             receive buffer is small, its window closes)
+ *   -p        stop after a phase, to count system calls per phase with
+ *             strace -c -f: the count of "restore" minus that of "checkpoint",
+ *             divided by the n printed, is the restore's calls per connection.
  *
  * Checkpoint: pause, save, get_queue_bytes x2, get_addr x2, release, close.
  * Restore: socket, pause, set_queue_bytes x2, set_addr x2, restore, resume.
+ *
+ * The same source builds against any library of the libsoccr ABI: against
+ * libgosoccr.so with include/soccr.h, and against CRIU's own libsoccr with
+ * CRIU's soccr.h (test/bench-vs-libsoccr.sh). CRIU's libsoccr_get_addr
+ * returns NULL and leaves the addresses to the caller: then the checkpoint
+ * reads them with getsockname/getpeername, inside the timed span, as a
+ * caller of that library must (ours does the same two calls inside
+ * libsoccr_get_addr), and says so in a line of its own.
+ *
+ * Before the timed phases one more connection is checkpointed and restored,
+ * and its bytes checked: the first calls into a library pay for what the
+ * later ones reuse (for libgosoccr.so, the Go runtime's threads and heap),
+ * and the figures are for the steady state. It belongs to the setup phase.
+ *
  * Runs in a network namespace of its own; needs root.
  */
 #include "tcp_pair.h"
 #include <getopt.h>
 #include <sys/resource.h>
-
-#define QLEN (16 << 10)
 
 static void raise_nofile(void)
 {
@@ -39,57 +56,132 @@ static void log_line(unsigned level, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* sock_addr reads the socket's own address (self) or its peer's into a
+ * malloc()-ed union, for a library whose libsoccr_get_addr gives none. */
+static union libsoccr_addr *sock_addr(int fd, int self)
+{
+	union libsoccr_addr *a = calloc(1, sizeof(*a));
+	socklen_t len = sizeof(*a);
+
+	H_CHECK(a, "out of memory");
+	if (self)
+		H_SYS(getsockname(fd, &a->sa, &len));
+	else
+		H_SYS(getpeername(fd, &a->sa, &len));
+	return a;
+}
+
+/* Set when the library's libsoccr_get_addr returned NULL (CRIU's does). */
+static int addr_by_caller;
+
+/* bench_checkpoint is tcp_pair.h's checkpoint, except that where
+ * libsoccr_get_addr gives no address the caller reads it from the socket
+ * before closing it. */
+static void bench_checkpoint(int fd, struct ckpt *c)
+{
+	struct libsoccr_sk *h = libsoccr_pause(fd);
+	int ret;
+
+	H_CHECK(h, "libsoccr_pause(%d) failed", fd);
+	ret = libsoccr_save(h, &c->data, sizeof(c->data));
+	H_CHECK(ret == (int)sizeof(c->data), "libsoccr_save: %d", ret);
+	c->inq = libsoccr_get_queue_bytes(h, TCP_RECV_QUEUE, SOCCR_MEM_EXCL);
+	c->outq = libsoccr_get_queue_bytes(h, TCP_SEND_QUEUE, SOCCR_MEM_EXCL);
+	H_CHECK(!c->inq == !c->data.inq_len, "receive queue %p for %u bytes", c->inq, c->data.inq_len);
+	H_CHECK(!c->outq == !c->data.outq_len, "send queue %p for %u bytes", c->outq, c->data.outq_len);
+	c->src = libsoccr_get_addr(h, 1, SOCCR_MEM_EXCL);
+	c->dst = libsoccr_get_addr(h, 0, SOCCR_MEM_EXCL);
+	if (!c->src && !c->dst) {
+		addr_by_caller = 1;
+		c->src = sock_addr(fd, 1);
+		c->dst = sock_addr(fd, 0);
+	}
+	H_CHECK(c->src && c->dst, "libsoccr_get_addr: %p %p", (void *)c->src, (void *)c->dst);
+	libsoccr_release(h);
+	close(fd);
+}
+
+/* check_back: the q unread bytes are back in the restored socket fd. */
+static void check_back(int fd, uint8_t *buf, int qlen, int i)
+{
+	ssize_t r = recv(fd, buf, qlen, MSG_DONTWAIT | MSG_WAITALL);
+
+	H_CHECK(r == qlen, "connection %d: %zd bytes back, want %d", i, r, qlen);
+	H_CHECK(h_check_pattern(buf, qlen, 0, 0) < 0, "connection %d: wrong bytes", i);
+}
+
 int main(int argc, char **argv)
 {
-	int n = 1000, unsent = 0, opt, port;
+	int n = 1000, qlen = 16 << 10, unsent = 0, opt, port;
 	const char *phase = "all";
 	struct pair_opts o = { .kind = PAIR_V4 };
 	struct pair *p;
 	struct ckpt *c;
-	double t0, t_ckpt, t_rest;
+	double t0, t_ckpt, t_rest, t_warm;
 	struct rusage ru;
+	uint8_t *buf;
 
-	while ((opt = getopt(argc, argv, "n:up:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:q:up:")) != -1) {
 		switch (opt) {
 		case 'n': n = atoi(optarg); break;
+		case 'q': qlen = atoi(optarg); break;
 		case 'u': unsent = 1; break;
 		case 'p': phase = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-n N] [-u] [-p setup|checkpoint|restore|all]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-n N] [-q BYTES] [-u] [-p setup|checkpoint|restore|all]\n", argv[0]);
 			return 2;
 		}
+	}
+	if (n < 1 || qlen < 1) {
+		fprintf(stderr, "%s: -n and -q must be at least 1\n", argv[0]);
+		return 2;
 	}
 	h_begin(1);
 	libsoccr_set_log(SOCCR_LOG_ERR, log_line);
 	raise_nofile();
-	p = calloc(n, sizeof(*p));
-	c = calloc(n, sizeof(*c));
-	H_CHECK(p && c, "out of memory");
+	/* n connections and the warm-up's at index n. */
+	p = calloc(n + 1, sizeof(*p));
+	c = calloc(n + 1, sizeof(*c));
+	buf = malloc(qlen);
+	H_CHECK(p && c && buf, "out of memory");
 
-	/* Setup: n connections, 16 KiB unread in each direction. */
+	/* Setup: n connections, qlen bytes unread in each direction. */
 	o.srv_rcvbuf = unsent ? 4096 : 0;
 	port = pair_listen(&p[0], &o);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i <= n; i++) {
 		p[i].lfd = p[0].lfd;
 		pair_connect(&p[i], &o, port);
-		H_CHECK(write_pattern(p[i].srv, 0, 0, QLEN, 5000) == QLEN, "server write %d", i);
-		H_CHECK(write_pattern(p[i].cli, 1, 0, QLEN, 5000) == QLEN, "client write %d", i);
+		H_CHECK(write_pattern(p[i].srv, 0, 0, qlen, 5000) == (size_t)qlen, "server write %d", i);
+		H_CHECK(write_pattern(p[i].cli, 1, 0, qlen, 5000) == (size_t)qlen, "client write %d", i);
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i <= n; i++) {
 		double end = h_now_us() + 5e6;
 
-		while (ioctl_int(p[i].cli, SIOCINQ) != QLEN)
+		while (ioctl_int(p[i].cli, SIOCINQ) != qlen)
 			H_CHECK(h_now_us() < end, "connection %d: client inq %d", i, ioctl_int(p[i].cli, SIOCINQ));
 	}
 	usleep(100000);
-	printf("setup: %d connections, %d bytes unread each way%s\n", n, QLEN,
+
+	/* Warm-up: the extra connection through both sequences. */
+	t0 = h_now_us();
+	bench_checkpoint(p[n].cli, &c[n]);
+	p[n].cli = restore(&c[n]);
+	t_warm = h_now_us() - t0;
+	check_back(p[n].cli, buf, qlen, n);
+	close(p[n].cli);
+	close(p[n].srv);
+
+	printf("setup: %d connections, %d bytes unread each way%s\n", n, qlen,
 	       unsent ? ", client send queue mostly unsent" : "");
+	printf("warm-up: 1 more connection checkpointed and restored before timing, %.1f us\n", t_warm);
+	if (addr_by_caller)
+		printf("addresses: libsoccr_get_addr gave none; the checkpoint reads them with getsockname and getpeername\n");
 	if (strcmp(phase, "setup") == 0)
 		goto out;
 
 	t0 = h_now_us();
 	for (int i = 0; i < n; i++)
-		checkpoint(p[i].cli, &c[i]); /* tcp_pair.h: the sequence of soccr.h */
+		bench_checkpoint(p[i].cli, &c[i]);
 	t_ckpt = h_now_us() - t0;
 	printf("checkpoint: %d connections, %.1f us per connection (unsent %u bytes in the first)\n", n,
 	       t_ckpt / n, c[0].data.unsq_len);
@@ -126,14 +218,9 @@ int main(int argc, char **argv)
 		goto out;
 
 	/* Check: the unread bytes are back in every restored socket. */
-	for (int i = 0; i < n; i++) {
-		static uint8_t buf[QLEN];
-		ssize_t r = recv(p[i].cli, buf, sizeof(buf), MSG_DONTWAIT | MSG_WAITALL);
-
-		H_CHECK(r == QLEN, "connection %d: %zd bytes back, want %d", i, r, QLEN);
-		H_CHECK(h_check_pattern(buf, QLEN, 0, 0) < 0, "connection %d: wrong bytes", i);
-	}
-	printf("verified: %d connections hold their %d unread bytes\n", n, QLEN);
+	for (int i = 0; i < n; i++)
+		check_back(p[i].cli, buf, qlen, i);
+	printf("verified: %d connections hold their %d unread bytes\n", n, qlen);
 out:
 	getrusage(RUSAGE_SELF, &ru);
 	printf("peak RSS: %ld KiB\n", ru.ru_maxrss);
