@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -147,16 +148,70 @@ const (
 //
 // The lock applies in the network namespace of the calling thread: call it
 // on a thread locked to the namespace of the connections
-// (runtime.LockOSThread). It needs CAP_NET_ADMIN there.
-func Lock(conns ...Tuple) error { return lockOp(true, conns) }
+// (runtime.LockOSThread). It needs CAP_NET_ADMIN there. Each call opens
+// and closes a netlink socket; a Locker keeps one for many calls.
+func Lock(conns ...Tuple) error {
+	return oneShot(func(l *Locker) error { return l.Lock(conns...) })
+}
 
 // Unlock removes the connections from the network lock: their packets flow
 // again. Unlocking a connection that is not locked is harmless. The table
-// itself stays, empty, until RemoveLock. Batches as Lock, same namespace
-// rule.
-func Unlock(conns ...Tuple) error { return lockOp(false, conns) }
+// itself stays, empty, until RemoveLock; without a table, Unlock does
+// nothing. Batches as Lock, same namespace rule.
+//
+// Most of its time is the close of its netlink socket: after a transaction
+// that removed something, nf_tables makes the close of a netlink socket
+// wait for the removal's RCU grace period (about 10 ms on these machines,
+// whatever the count). A Locker pays it once, at Close.
+func Unlock(conns ...Tuple) error {
+	return oneShot(func(l *Locker) error { return l.Unlock(conns...) })
+}
 
-func lockOp(lock bool, conns []Tuple) error {
+func oneShot(fn func(l *Locker) error) error {
+	l, err := NewLocker()
+	if err != nil {
+		return err
+	}
+	err = fn(l)
+	l.Close()
+	return err
+}
+
+// A Locker locks and unlocks connections over one netlink socket, which it
+// keeps until Close: for a process that locks and unlocks connections a
+// few at a time (a dump, then a restore, of each), where the package's
+// Lock and Unlock would each open and close a socket. It acts on the
+// network namespace of the thread that called NewLocker, whatever thread
+// calls its methods. Its methods are safe for concurrent use.
+type Locker struct {
+	mu sync.Mutex
+	c  *nftables.Conn
+}
+
+// NewLocker opens a Locker's netlink socket in the calling thread's network
+// namespace. The caller closes it.
+func NewLocker() (*Locker, error) {
+	c, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		return nil, fmt.Errorf("network lock: netlink socket: %w", err)
+	}
+	return &Locker{c: c}, nil
+}
+
+// Close closes the Locker's netlink socket. See Unlock for its cost.
+func (l *Locker) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c.CloseLasting()
+}
+
+// Lock is the package's Lock over l's socket.
+func (l *Locker) Lock(conns ...Tuple) error { return l.op(true, conns) }
+
+// Unlock is the package's Unlock over l's socket.
+func (l *Locker) Unlock(conns ...Tuple) error { return l.op(false, conns) }
+
+func (l *Locker) op(lock bool, conns []Tuple) error {
 	var v4, v6 []nftables.SetElement
 	seen := make(map[string]bool, len(conns))
 	for _, t := range conns {
@@ -179,43 +234,92 @@ func lockOp(lock bool, conns []Tuple) error {
 	if !lock && len(conns) == 0 {
 		return nil
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	op, per := "lock", 1
 	if !lock {
-		op, per = "unlock", 2 // unlock adds, then deletes: see lockTx
+		op, per = "unlock", 2 // unlock adds, then deletes: see tx
+	}
+	chains := false
+	if lock {
+		// The chains are rebuilt only when they are not ours as we
+		// made them: a rebuild deletes rules, and that costs the close
+		// of a netlink socket a grace period (see Unlock).
+		ok, err := l.chainsInPlace()
+		if err != nil {
+			return fmt.Errorf("network lock: %s: read the chains: %w", op, err)
+		}
+		chains = !ok
 	}
 	for first := true; first || len(v4)+len(v6) > 0; first = false {
 		// One transaction: as many elements as fit, IPv4 first.
 		budget := txBytes / per
 		n4 := min(len(v4), budget/32)
 		n6 := min(len(v6), (budget-n4*32)/56)
-		if err := lockTx(lock, v4[:n4], v6[:n6]); err != nil {
+		if err := l.tx(lock, chains, v4[:n4], v6[:n6]); err != nil {
 			return fmt.Errorf("network lock: %s %d connections: %w", op, n4+n6, err)
 		}
-		v4, v6 = v4[n4:], v6[n6:]
+		v4, v6, chains = v4[n4:], v6[n6:], false
 	}
 	return nil
 }
 
-// lockTx sends one transaction. Lock creates the table, its sets and
-// chains if missing (add without NLM_F_EXCL is idempotent), replaces the
-// chains' rules (flush then add, atomically: a packet never sees the chain
-// empty), then adds the elements (again idempotent). Unlock makes sure the
-// table and sets exist, adds each element and deletes it: deleting a
-// missing element would fail the whole transaction with ENOENT, adding it
-// first makes the delete always find it, so an unlocked connection is
-// harmless without a round trip to ask.
-func lockTx(lock bool, v4, v6 []nftables.SetElement) error {
-	c, err := nftables.New()
+// chainsInPlace tells whether the lock's table has just its two chains,
+// with our hook, priority and policy, holding our two rules each, in
+// order, and nothing else. Our rules carry their name in their user data;
+// their expressions are not compared.
+func (l *Locker) chainsInPlace() (bool, error) {
+	chains, err := l.c.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {
-		return err
+		return false, err
 	}
-	c.AddTable(lockTable)
-	for _, s := range []*nftables.Set{lockSetV4, lockSetV6} {
-		if err := c.AddSet(s, nil); err != nil {
-			return err
+	found := 0
+	for _, ch := range chains {
+		if ch.Table.Name != LockTable {
+			continue
 		}
+		out := ch.Name == "output"
+		if !out && ch.Name != "input" {
+			return false, nil
+		}
+		hook := nftables.ChainHookInput
+		if out {
+			hook = nftables.ChainHookOutput
+		}
+		if ch.Hooknum == nil || *ch.Hooknum != *hook || ch.Priority == nil || *ch.Priority != *nftables.ChainPriorityRaw ||
+			ch.Policy == nil || *ch.Policy != nftables.ChainPolicyAccept || ch.Type != nftables.ChainTypeFilter {
+			return false, nil
+		}
+		rules, err := l.c.GetRules(lockTable, ch)
+		if err != nil {
+			return false, err
+		}
+		if len(rules) != 2 || string(rules[0].UserData) != ruleTag(lockSetV4, out) || string(rules[1].UserData) != ruleTag(lockSetV6, out) {
+			return false, nil
+		}
+		found++
 	}
-	if lock {
+	return found == 2, nil
+}
+
+// tx sends one transaction. With chains (the table is missing, or not as
+// we made it), it first makes sure the table and its sets exist (add
+// without NLM_F_EXCL is idempotent) and replaces the chains' rules (flush
+// then add, atomically: a packet never sees the chain empty); otherwise
+// the table is known to be there and the transaction holds only the
+// elements. Lock adds the elements (again idempotent). Unlock adds each
+// element and deletes it: deleting a missing element would fail the whole
+// transaction with ENOENT, adding it first makes the delete always find
+// it, so an unlocked connection is harmless without a round trip to ask.
+func (l *Locker) tx(lock, chains bool, v4, v6 []nftables.SetElement) error {
+	c := l.c
+	if chains {
+		c.AddTable(lockTable)
+		for _, s := range []*nftables.Set{lockSetV4, lockSetV6} {
+			if err := c.AddSet(s, nil); err != nil {
+				return err
+			}
+		}
 		addLockChains(c)
 	}
 	for _, e := range []struct {
@@ -235,7 +339,12 @@ func lockTx(lock bool, v4, v6 []nftables.SetElement) error {
 			elems = elems[n:]
 		}
 	}
-	return c.Flush()
+	err := c.Flush()
+	if !lock && errors.Is(err, unix.ENOENT) {
+		// No table, or no set: nothing is locked.
+		return nil
+	}
+	return err
 }
 
 func addLockChains(c *nftables.Conn) {
@@ -248,9 +357,19 @@ func addLockChains(c *nftables.Conn) {
 		ch := c.AddChain(&nftables.Chain{Name: h.name, Table: lockTable, Type: nftables.ChainTypeFilter,
 			Hooknum: h.hook, Priority: nftables.ChainPriorityRaw, Policy: &accept})
 		c.FlushChain(ch)
-		c.AddRule(&nftables.Rule{Table: lockTable, Chain: ch, Exprs: lockRule(lockSetV4, h.out)})
-		c.AddRule(&nftables.Rule{Table: lockTable, Chain: ch, Exprs: lockRule(lockSetV6, h.out)})
+		for _, s := range []*nftables.Set{lockSetV4, lockSetV6} {
+			c.AddRule(&nftables.Rule{Table: lockTable, Chain: ch, Exprs: lockRule(s, h.out), UserData: []byte(ruleTag(s, h.out))})
+		}
 	}
+}
+
+// ruleTag is the user data of our rule of set s in the output or input
+// chain: how chainsInPlace recognizes it.
+func ruleTag(s *nftables.Set, out bool) string {
+	if out {
+		return "gosoccr lock " + s.Name + " output"
+	}
+	return "gosoccr lock " + s.Name + " input"
 }
 
 // lockRule drops TCP packets of the set's family whose 4-tuple, ours

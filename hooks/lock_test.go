@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"testing"
@@ -124,6 +125,69 @@ func TestIntegrationLockIdempotent(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestIntegrationLockerRepair: a Locker made in the test's namespace keeps
+// working from any thread, and a Lock puts the chains back as they were
+// made when someone flushed one or added a rule to the other.
+func TestIntegrationLockerRepair(t *testing.T) {
+	netnstest.CheckFDs(t)
+	ns := netnstest.New(t)
+	a := hooks.Tuple{Local: netip.MustParseAddrPort("10.0.0.1:1000"), Remote: netip.MustParseAddrPort("10.0.0.2:2000")}
+	b := hooks.Tuple{Local: netip.MustParseAddrPort("10.0.0.1:1001"), Remote: netip.MustParseAddrPort("10.0.0.2:2000")}
+	var l *hooks.Locker
+	ns.MustDo(t, func() (err error) {
+		l, err = hooks.NewLocker()
+		return err
+	})
+	defer l.Close()
+	// Outside the namespace: the Locker acts on the one it was made in.
+	must(t, l.Unlock(a))
+	must(t, l.Lock(a))
+	rules := func() (n [2]int) {
+		ns.MustDo(t, func() error {
+			c, err := nftables.New()
+			if err != nil {
+				return err
+			}
+			tab := &nftables.Table{Name: hooks.LockTable, Family: nftables.TableFamilyINet}
+			for i, name := range []string{"input", "output"} {
+				rs, err := c.GetRules(tab, &nftables.Chain{Name: name, Table: tab})
+				if err != nil {
+					return err
+				}
+				n[i] = len(rs)
+			}
+			return nil
+		})
+		return n
+	}
+	if got := rules(); got != [2]int{2, 2} {
+		t.Fatalf("rules in input, output: %v, want 2 and 2", got)
+	}
+	ns.MustDo(t, func() error {
+		out, err := exec.Command("nft", "flush chain inet gosoccr input; add rule inet gosoccr output counter").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("nft: %v: %s", err, out)
+		}
+		return nil
+	})
+	if got := rules(); got != [2]int{0, 3} {
+		t.Fatalf("rules after nft: %v, want 0 and 3", got)
+	}
+	must(t, l.Lock(b))
+	if got := rules(); got != [2]int{2, 2} {
+		t.Errorf("rules after a Lock: %v, want 2 and 2 again", got)
+	}
+	if got := lockedIn(t, ns); len(got) != 2 {
+		t.Errorf("locked: %v, want a and b", got)
+	}
+	must(t, l.Unlock(a, b))
+	if got := lockedIn(t, ns); len(got) != 0 {
+		t.Errorf("locked after Unlock: %v", got)
+	}
+	ns.MustDo(t, hooks.RemoveLock)
+	must(t, l.Unlock(a)) // no table: nothing to do
 }
 
 // TestIntegrationTCPLockOption dumps the client with TCPOptions.Lock,
@@ -253,47 +317,43 @@ func streamConns(t *testing.T, conns []benchconn.Conn, checkpoint func(fds []int
 
 // TestIntegrationLockStream: the peer streams continuously through the
 // checkpoint and restore of its connection, locked by the dump and
-// unlocked by the restore through the TCP hooks' option: no reset, no
-// byte lost or repeated either way.
+// unlocked by the restore through the TCP hooks' option (with a netlink
+// socket per call, and with a Locker): no reset, no byte lost or repeated
+// either way.
 func TestIntegrationLockStream(t *testing.T) {
-	netnstest.CheckFDs(t)
-	ns := netnstest.New(t)
-	_, dirfd := imagesDir(t)
-	if os.Getenv("GOSOCCR_NFTLOCK") != "" {
-		streamAll(t, ns, 1, func(fds []int) any {
-			ns.Lock(t)
-			if _, err := hooks.DumpTCP(dirfd, fds[0], 1, hooks.TCPOptions{}); err != nil {
-				t.Fatal(err)
+	for _, withLocker := range []bool{false, true} {
+		t.Run(map[bool]string{false: "oneshot", true: "locker"}[withLocker], func(t *testing.T) {
+			netnstest.CheckFDs(t)
+			ns := netnstest.New(t)
+			_, dirfd := imagesDir(t)
+			o := hooks.TCPOptions{Lock: true}
+			if withLocker {
+				ns.MustDo(t, func() (err error) {
+					o.Locker, err = hooks.NewLocker()
+					return err
+				})
+				defer o.Locker.Close()
 			}
-			unix.Close(fds[0])
-			return nil
-		}, func(any) []int {
-			var c *soccr.Conn
-			ns.MustDo(t, func() (err error) {
-				c, _, err = hooks.RestoreTCPPaused(dirfd, 1)
-				return err
+			streamAll(t, ns, 1, func(fds []int) any {
+				ns.MustDo(t, func() error {
+					_, err := hooks.DumpTCP(dirfd, fds[0], 1, o)
+					return err
+				})
+				unix.Close(fds[0])
+				return nil
+			}, func(any) []int {
+				var fd int
+				ns.MustDo(t, func() (err error) {
+					fd, err = hooks.RestoreTCPWith(dirfd, 1, o)
+					return err
+				})
+				return []int{fd}
 			})
-			ns.Unlock(t)
-			must(t, c.Resume())
-			return []int{c.FD()}
+			if got := lockedIn(t, ns); len(got) != 0 {
+				t.Errorf("still locked: %v", got)
+			}
 		})
-		return
 	}
-	streamAll(t, ns, 1, func(fds []int) any {
-		ns.MustDo(t, func() error {
-			_, err := hooks.DumpTCP(dirfd, fds[0], 1, hooks.TCPOptions{Lock: true})
-			return err
-		})
-		unix.Close(fds[0])
-		return nil
-	}, func(any) []int {
-		var fd int
-		ns.MustDo(t, func() (err error) {
-			fd, err = hooks.RestoreTCPWith(dirfd, 1, hooks.TCPOptions{Lock: true})
-			return err
-		})
-		return []int{fd}
-	})
 }
 
 // TestIntegrationLockStreamMany is TestIntegrationLockStream with many
@@ -364,30 +424,42 @@ func TestIntegrationLockStreamMany(t *testing.T) {
 }
 
 // BenchmarkLock measures Lock plus Unlock of n connections in one
-// transaction each, per connection (us/conn).
+// transaction each, per connection (us/conn): with the package's Lock and
+// Unlock (a netlink socket each), and with one Locker for the whole run.
 func BenchmarkLock(b *testing.B) {
 	ns := netnstest.New(b)
 	for _, n := range []int{1, 1000} {
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			ts := make([]hooks.Tuple, n)
-			for i := range ts {
-				ts[i] = hooks.Tuple{Local: netip.AddrPortFrom(netip.MustParseAddr("10.1.0.1"), uint16(10000+i)),
-					Remote: netip.MustParseAddrPort("10.2.0.1:443")}
-			}
-			b.ReportAllocs()
-			ns.MustDo(b, func() error {
-				if err := hooks.Lock(); err != nil { // the table exists: a steady state
-					return err
+		for _, mode := range []string{"oneshot", "locker"} {
+			b.Run(fmt.Sprintf("n=%d/%s", n, mode), func(b *testing.B) {
+				ts := make([]hooks.Tuple, n)
+				for i := range ts {
+					ts[i] = hooks.Tuple{Local: netip.AddrPortFrom(netip.MustParseAddr("10.1.0.1"), uint16(10000+i)),
+						Remote: netip.MustParseAddrPort("10.2.0.1:443")}
 				}
-				start := time.Now()
-				for b.Loop() {
-					if err := errors.Join(hooks.Lock(ts...), hooks.Unlock(ts...)); err != nil {
+				b.ReportAllocs()
+				ns.MustDo(b, func() error {
+					if err := hooks.Lock(); err != nil { // the table exists: a steady state
 						return err
 					}
-				}
-				b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N*n), "us/conn")
-				return hooks.RemoveLock()
+					lock, unlock := hooks.Lock, hooks.Unlock
+					if mode == "locker" {
+						l, err := hooks.NewLocker()
+						if err != nil {
+							return err
+						}
+						defer l.Close()
+						lock, unlock = l.Lock, l.Unlock
+					}
+					start := time.Now()
+					for b.Loop() {
+						if err := errors.Join(lock(ts...), unlock(ts...)); err != nil {
+							return err
+						}
+					}
+					b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N*n), "us/conn")
+					return hooks.RemoveLock()
+				})
 			})
-		})
+		}
 	}
 }

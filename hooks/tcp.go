@@ -22,6 +22,19 @@ type TCPOptions struct {
 	// the lock of the restored connection before it resumes it. The lock
 	// applies in the calling thread's network namespace.
 	Lock bool
+	// Locker, when not nil, is the Locker that Lock uses (and the network
+	// namespace it applies in), rather than a netlink socket opened for
+	// the call: cheaper for a caller that dumps or restores connections
+	// one by one (see Unlock).
+	Locker *Locker
+}
+
+// lockFuncs are the lock and unlock of o.
+func (o TCPOptions) lockFuncs() (lock, unlock func(...Tuple) error) {
+	if o.Locker != nil {
+		return o.Locker.Lock, o.Locker.Unlock
+	}
+	return Lock, Unlock
 }
 
 // sockKind reads the family, type and protocol of the socket fd. A
@@ -69,12 +82,13 @@ func DumpTCP(dirfd, fd int, id uint32, o TCPOptions) (*soccr.State, error) {
 		return nil, ErrNotMine
 	}
 	var locked []Tuple
+	lock, unlock := o.lockFuncs()
 	if o.Lock {
 		// A socket whose peer is gone (CLOSE) has no peer name: it is
 		// locked after Save, from the saved addresses; paused, it sends
 		// nothing meanwhile.
 		if t, err := SocketTuple(fd); err == nil {
-			if err := Lock(t); err != nil {
+			if err := lock(t); err != nil {
 				return nil, fmt.Errorf("tcp socket %d: %w", id, err)
 			}
 			locked = []Tuple{t}
@@ -82,11 +96,11 @@ func DumpTCP(dirfd, fd int, id uint32, o TCPOptions) (*soccr.State, error) {
 	}
 	c, err := soccr.Pause(fd)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("tcp socket %d: %w", id, err), Unlock(locked...))
+		return nil, errors.Join(fmt.Errorf("tcp socket %d: %w", id, err), unlock(locked...))
 	}
 	st, err := c.SaveWith(soccr.SaveOptions{})
 	if err == nil && o.Lock && locked == nil {
-		if err = Lock(TupleOf(st)); err == nil {
+		if err = lock(TupleOf(st)); err == nil {
 			locked = []Tuple{TupleOf(st)}
 		}
 	}
@@ -100,7 +114,7 @@ func DumpTCP(dirfd, fd int, id uint32, o TCPOptions) (*soccr.State, error) {
 	}
 	if err != nil || o.Resume {
 		// Unlock first, so that the window probe Resume sends gets out.
-		uerr := Unlock(locked...)
+		uerr := unlock(locked...)
 		if rerr := c.Resume(); rerr != nil {
 			return nil, errors.Join(err, fmt.Errorf("tcp socket %d: %w", id, rerr), uerr)
 		}
@@ -151,7 +165,8 @@ func RestoreTCPWith(dirfd int, id uint32, o TCPOptions) (int, error) {
 	}
 	fd := c.FD()
 	if o.Lock {
-		if err := Unlock(TupleOf(st)); err != nil {
+		_, unlock := o.lockFuncs()
+		if err := unlock(TupleOf(st)); err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("tcp socket %d: %w", id, err)
 		}
