@@ -295,6 +295,36 @@ int gosoccr_unlock(const struct gosoccr_tuple *t, unsigned n);
  */
 int gosoccr_lock_cleanup(void);
 
+/*
+ * A locker does what gosoccr_lock and gosoccr_unlock do over one netlink
+ * socket that it keeps until gosoccr_locker_close, for a tool that locks
+ * and unlocks connections a few at a time. gosoccr_lock and gosoccr_unlock
+ * open and close a socket each call, and the close after an unlock waits
+ * in the kernel for the removal's RCU grace period (about 10 ms here); a
+ * locker pays that once, at its close.
+ *
+ * gosoccr_locker_open opens one in the calling thread's network namespace,
+ * which it then acts on whatever thread calls it. Returns NULL with errno
+ * set on failure (logged). The locker is the caller's: close it with
+ * gosoccr_locker_close, once. A locker may be used from several threads.
+ */
+struct gosoccr_locker;
+struct gosoccr_locker *gosoccr_locker_open(void);
+
+/*
+ * gosoccr_locker_lock and gosoccr_locker_unlock: as gosoccr_lock and
+ * gosoccr_unlock, over locker l. Return as gosoccr_lock; -EINVAL for a
+ * NULL l.
+ */
+int gosoccr_locker_lock(struct gosoccr_locker *l, const struct gosoccr_tuple *t, unsigned n);
+int gosoccr_locker_unlock(struct gosoccr_locker *l, const struct gosoccr_tuple *t, unsigned n);
+
+/*
+ * gosoccr_locker_close closes locker l's socket and frees l; it leaves the
+ * lock as it is. NULL does nothing.
+ */
+void gosoccr_locker_close(struct gosoccr_locker *l);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/cgo"
 	"syscall"
 	"unsafe"
 
@@ -17,7 +18,8 @@ import (
 
 // The network lock for tools: gosoccr_lock, gosoccr_unlock and
 // gosoccr_lock_cleanup (include/gosoccr.h) over hooks.Lock, hooks.Unlock
-// and hooks.RemoveLock. lock_entry.c gives them their C names.
+// and hooks.RemoveLock, and gosoccr_locker_* over a hooks.Locker, which C
+// holds as a cgo.Handle. lock_entry.c gives them their C names.
 
 // addrPortOfC reads a union libsoccr_addr of family AF_INET or AF_INET6.
 func addrPortOfC(a *C.union_libsoccr_addr) (netip.AddrPort, error) {
@@ -100,6 +102,50 @@ func gosoccrLockCleanup() (ret C.int) {
 	defer recoverErrno("lock cleanup", &ret)
 	if err := hooks.RemoveLock(); err != nil {
 		criuLog(logError, "%v", err)
+		return lockErrno(err)
+	}
+	return 0
+}
+
+// gosoccrLockerOpen makes a hooks.Locker in the calling thread's network
+// namespace and sets *h to its handle. Returns 0 or -errno with a log line.
+//
+//export gosoccrLockerOpen
+func gosoccrLockerOpen(h *C.uintptr_t) (ret C.int) {
+	defer recoverErrno("locker open", &ret)
+	l, err := hooks.NewLocker()
+	if err != nil {
+		criuLog(logError, "%v", err)
+		return lockErrno(err)
+	}
+	*h = C.uintptr_t(cgo.NewHandle(l))
+	return 0
+}
+
+// gosoccrLockerOp is gosoccr_locker_lock (lock != 0) or
+// gosoccr_locker_unlock over the Locker of handle h.
+//
+//export gosoccrLockerOp
+func gosoccrLockerOp(h C.uintptr_t, lock C.int, t *C.struct_gosoccr_tuple, n C.uint) (ret C.int) {
+	what, op := "unlock", (*hooks.Locker).Unlock
+	if lock != 0 {
+		what, op = "lock", (*hooks.Locker).Lock
+	}
+	defer recoverErrno(what, &ret)
+	l := cgo.Handle(h).Value().(*hooks.Locker)
+	return lockEntry(what, t, n, func(ts ...hooks.Tuple) error { return op(l, ts...) })
+}
+
+// gosoccrLockerClose closes the Locker of handle h and frees the handle.
+//
+//export gosoccrLockerClose
+func gosoccrLockerClose(h C.uintptr_t) (ret C.int) {
+	defer recoverErrno("locker close", &ret)
+	hd := cgo.Handle(h)
+	l := hd.Value().(*hooks.Locker)
+	hd.Delete()
+	if err := l.Close(); err != nil {
+		criuLog(logError, "locker close: %v", err)
 		return lockErrno(err)
 	}
 	return 0
