@@ -99,7 +99,7 @@ if command -v g++ >/dev/null 2>&1; then
 fi
 
 # Behaviour: each program or case in a network namespace of its own.
-for t in misuse roundtrip; do
+for t in misuse roundtrip bulk; do
 	if ! $CC $CFLAGS -o "$out/test_$t" "$src/test_$t.c" $LDFLAGS >"$log" 2>&1; then
 		result "$t/build" 1
 		continue
@@ -109,6 +109,13 @@ done
 if [ -x "$out/test_roundtrip" ]; then
 	for c in $("$out/test_roundtrip" list); do
 		run "roundtrip/$c" "$out/test_roundtrip" "$c"
+	done
+fi
+# The bulk entry points and the network lock (gosoccr_checkpoint_all,
+# gosoccr_restore_all, gosoccr_lock...).
+if [ -x "$out/test_bulk" ]; then
+	for c in $("$out/test_bulk" list); do
+		run "bulk/$c" "$out/test_bulk" "$c"
 	done
 fi
 
