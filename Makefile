@@ -88,6 +88,10 @@ bench: deps build ## Go benchmarks and the C benchmark, with their figures
 bench-libsoccr: deps ## the C benchmark against CRIU's own libsoccr (built in the cache), side by side: a markdown table (ROUNDS=5)
 	test/bench-vs-libsoccr.sh $(or $(ROUNDS),5)
 
+.PHONY: cost
+cost: deps ## how checkpoint and restore cost grows over n × queue size: build/cost/cost.{csv,md,png} (COUNT=7 runs per cell)
+	GO=$(GO) test/cost.sh $(or $(COUNT),7)
+
 demo: deps build $(DEMO) $(TCPDEMO) $(USCLIENT) $(CRIUDEMO) ## TCP through the C ABI, TCP through the hooks and images, an external unix socket through CRIU and the plugin; each in a private netns
 	$(NETNS) $(DEMO) $(DEMO_ARGS)
 	@echo
