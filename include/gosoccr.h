@@ -220,10 +220,16 @@ struct gosoccr_tcp_conn {
  * Ownership: recv_queue and send_queue of each successful connection are
  * malloc()-ed by the library and belong to the caller, who free()s them.
  *
- * Results: -EOPNOTSUPP for a socket in a state that cannot be checkpointed
- * (LISTEN, SYN_RECV, TIME_WAIT, never connected), -EAGAIN when a queue
- * changed during the checkpoint (the connection was not isolated), -EPERM
- * without CAP_NET_ADMIN, -EBADF, or the errno of the failed step.
+ * States checkpointed: SYN_SENT, ESTABLISHED, FIN_WAIT1, FIN_WAIT2,
+ * CLOSE_WAIT, LAST_ACK, CLOSING, and CLOSE after both FINs.
+ *
+ * Results: -EOPNOTSUPP for a socket that is not a TCP stream of a
+ * checkpointable state (LISTEN, SYN_RECV, TIME_WAIT, never connected, or
+ * a stream socket of another family, such as AF_UNIX); -ENOTSOCK for a
+ * descriptor that is not a socket, -ENOPROTOOPT for a socket that is not
+ * a stream (UDP); -EAGAIN when a queue changed during the checkpoint (the
+ * connection was not isolated); -EPERM without CAP_NET_ADMIN; -EBADF; or
+ * the errno of the failed step.
  *
  * Returns: how many connections failed (0 to n); -EINVAL when conns is
  * NULL and n > 0.
@@ -242,6 +248,11 @@ int gosoccr_checkpoint_all(struct gosoccr_tcp_conn *conns, size_t n);
  * lock before calling this. A connection that fails gets fd -1 and its
  * negative errno in result (-EINVAL for inconsistent data), with a log
  * line; nothing of it is left open, and the others are not affected.
+ * -EINVAL: inconsistent data (unsq_len above outq_len, a queue length
+ * without its buffer, an address that is not AF_INET or AF_INET6, mixed
+ * families, port 0, a value out of range); -EOPNOTSUPP: a state that
+ * cannot be restored (LISTEN, SYN_RECV, TIME_WAIT); otherwise the errno of
+ * the failed step (for example -EADDRNOTAVAIL from connect).
  *
  * Returns: how many connections failed (0 to n); -EINVAL when conns is
  * NULL and n > 0.
