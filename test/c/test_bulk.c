@@ -10,6 +10,7 @@
  */
 #include "tcp_pair.h"
 #include "gosoccr.h"
+#include <pthread.h>
 
 #ifndef TCP_REPAIR_OFF_NO_WP
 #define TCP_REPAIR_OFF_NO_WP -1
@@ -966,6 +967,75 @@ static void lock_idempotent(void)
 	close_conns(c, N);
 }
 
+/*
+ * locker: a gosoccr_locker opened in the test's namespace locks and
+ * unlocks as gosoccr_lock and gosoccr_unlock do, from another thread too
+ * (it acts on the namespace it was opened in), many times over one
+ * socket; NULL is refused; closing it leaves the lock as it is.
+ */
+static void *locker_thread(void *arg)
+{
+	void **a = arg;
+
+	return (void *)(intptr_t)gosoccr_locker_unlock(a[0], a[1], 3);
+}
+
+static void locker(void)
+{
+	enum { N = 3 };
+	struct listeners l;
+	struct conn c[N];
+	struct gosoccr_tuple tu[N];
+	struct gosoccr_locker *lk;
+	pthread_t th;
+	void *args[2], *ret;
+
+	listeners_open(&l);
+	for (int i = 0; i < N; i++)
+		conn_open(&l, &c[i], i, (enum pair_kind)i, 0);
+	listeners_close(&l);
+	for (int i = 0; i < N; i++)
+		tuple_of(c[i].cli, &tu[i]);
+
+	H_CHECK(gosoccr_locker_lock(NULL, tu, N) == -EINVAL, "gosoccr_locker_lock(NULL) is not -EINVAL");
+	H_CHECK(gosoccr_locker_unlock(NULL, tu, N) == -EINVAL, "gosoccr_locker_unlock(NULL) is not -EINVAL");
+	gosoccr_locker_close(NULL);
+	lk = gosoccr_locker_open();
+	H_CHECK(lk, "gosoccr_locker_open: %s", strerror(errno));
+	for (int round = 0; round < 50; round++) {
+		H_CHECK(gosoccr_locker_lock(lk, tu, N) == 0, "round %d: lock", round);
+		H_CHECK(gosoccr_locker_unlock(lk, tu, N) == 0, "round %d: unlock", round);
+	}
+	H_CHECK(gosoccr_locker_lock(lk, tu, N) == 0, "lock");
+	for (int i = 0; i < N; i++) {
+		put(c[i].srv, &c[i].down, 1000);
+		put(c[i].cli, &c[i].up, 1000);
+	}
+	expect_blocked(c, N, "locked by a locker");
+	args[0] = lk;
+	args[1] = tu;
+	H_CHECK(pthread_create(&th, NULL, locker_thread, args) == 0, "pthread_create");
+	H_CHECK(pthread_join(th, &ret) == 0, "pthread_join");
+	H_CHECK(ret == NULL, "unlock from another thread: %d", (int)(intptr_t)ret);
+	expect_flowing(c, N, "unlocked by a locker from another thread");
+
+	/* Closing the locker leaves the lock as it is. */
+	H_CHECK(gosoccr_locker_lock(lk, tu, 1) == 0, "lock one");
+	gosoccr_locker_close(lk);
+	put(c[0].srv, &c[0].down, 500);
+	expect_blocked(c, 1, "after the locker's close");
+	H_CHECK(gosoccr_unlock(tu, 1) == 0, "gosoccr_unlock after the locker's close");
+	expect_flowing(c, 1, "unlocked");
+	H_CHECK(gosoccr_lock_cleanup() == 0, "gosoccr_lock_cleanup");
+
+	for (int i = 0; i < N; i++) {
+		c[i].down.total = c[i].down.sent + 5000;
+		c[i].up.total = c[i].up.sent + 5000;
+	}
+	pump("locker", c, N);
+	close_conns(c, N);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -977,6 +1047,7 @@ static const struct {
 	{ "syn_sent", syn_sent, 1 },
 	{ "empty_and_null", empty_and_null, 0 },
 	{ "lock_idempotent", lock_idempotent, 1 },
+	{ "locker", locker, 1 },
 };
 
 int main(int argc, char **argv)
