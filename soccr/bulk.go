@@ -43,7 +43,7 @@ func CheckpointAll(fds []int, o SaveOptions) []Result {
 
 // arena hands out the queue buffers of CheckpointAll from blocks of
 // arenaBlock bytes: one small allocation per queue would round each up to
-// a size class (a 4 KiB queue, read with one byte more, takes 4,864 bytes).
+// a size class (a queue of 4,097 bytes takes 4,864).
 // The states of one call share blocks, so a block lives as long as any
 // state carved from it.
 type arena struct {

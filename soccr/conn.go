@@ -87,8 +87,8 @@ func (c *Conn) Release() { c.done = true }
 
 // SaveOptions tune Conn.SaveWith.
 type SaveOptions struct {
-	// Alloc returns a buffer of n bytes for a queue's contents (n is one
-	// more than the queue's length). Nil means make([]byte, n). A C caller
+	// Alloc returns a buffer of n bytes for a queue's contents (n is the
+	// queue's length). Nil means make([]byte, n). A C caller
 	// passes memory of its own here, so that queue bytes are copied once,
 	// from the kernel into the caller's buffer.
 	Alloc func(n int) []byte
@@ -232,7 +232,8 @@ func (c *Conn) save(st *State, o *SaveOptions) error {
 }
 
 // readQueue selects a queue, reads its sequence number and peeks its n
-// bytes. It asks for one byte more to be sure that n is all there is.
+// bytes into a buffer of exactly n, with one byte more asked into a spare
+// byte of its own (a second iovec), to be sure that n is all there is.
 func (c *Conn) readQueue(q int, n int, alloc func(int) []byte) (uint32, []byte, error) {
 	name := "TCP_REPAIR_QUEUE"
 	if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, int32(q), name); err != nil {
@@ -247,14 +248,14 @@ func (c *Conn) readQueue(q int, n int, alloc func(int) []byte) (uint32, []byte, 
 	}
 	var buf []byte
 	if alloc != nil {
-		buf = alloc(n + 1)
+		buf = alloc(n)
 	} else {
-		buf = make([]byte, n+1)
+		buf = make([]byte, n)
 	}
-	if len(buf) < n+1 {
+	if len(buf) < n {
 		return 0, nil, fmt.Errorf("queue buffer of %d bytes for %d: %w", len(buf), n, unix.ENOMEM)
 	}
-	got, err := peek(c.fd, buf[:n+1])
+	got, err := peek(c.fd, buf[:n])
 	if err != nil {
 		return 0, nil, err
 	}

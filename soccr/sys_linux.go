@@ -93,25 +93,31 @@ func ioctlInt(fd int, req uint, name string) (int32, error) {
 	}
 }
 
-// peek wraps recvfrom(2) with MSG_PEEK|MSG_DONTWAIT.
+// peek reads the queue under repair into b without taking it (recvmsg(2)
+// with MSG_PEEK|MSG_DONTWAIT), and one byte more into a spare byte of its
+// own: it returns len(b)+1 when the queue holds more than b.
 func peek(fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	var spare byte
+	iov := [2]unix.Iovec{{Base: &b[0]}, {Base: &spare}}
+	iov[0].SetLen(len(b))
+	iov[1].SetLen(1)
+	msg := unix.Msghdr{Iov: &iov[0]}
+	msg.SetIovlen(len(iov))
 	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		if e == unix.EINTR {
 			continue
 		}
 		if e != 0 {
-			return 0, os.NewSyscallError("recvfrom MSG_PEEK", e)
+			return 0, os.NewSyscallError("recvmsg MSG_PEEK", e)
 		}
 		return int(r), nil
 	}
 }
 
-// sendNB wraps sendto(2) with MSG_DONTWAIT: restoring a queue never blocks.
 func sendNB(fd int, b []byte) (int, error) {
 	for {
 		r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
