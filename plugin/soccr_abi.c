@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "soccr_abi.h"
 #include "_cgo_export.h"
@@ -78,16 +80,23 @@ static int check_data(const struct libsoccr_sk *sk, const struct libsoccr_sk_dat
 	return 0;
 }
 
+/*
+ * libsoccr_pause sets TCP_REPAIR here, in C: the Go side makes the
+ * connection's handle (sk->conn) only when it needs one, at save or
+ * restore, so that a checkpoint enters Go once. A refused TCP_REPAIR is
+ * left to the Go side, which tells why and logs it.
+ */
 struct libsoccr_sk *libsoccr_pause(int fd)
 {
 	struct libsoccr_sk *sk = calloc(1, sizeof(*sk));
+	int on = 1;
 
 	if (!sk) {
 		loge("libsoccr_pause fd %d: out of memory", fd);
 		return NULL;
 	}
 	sk->fd = fd;
-	if (gosoccrPause(sk)) {
+	if (setsockopt(fd, SOL_TCP, TCP_REPAIR, &on, sizeof(on)) && gosoccrPause(sk)) {
 		free(sk);
 		return NULL;
 	}
@@ -107,11 +116,20 @@ static void free_owned(struct libsoccr_sk *sk)
 	sk->own = 0;
 }
 
+/*
+ * done ends handle sk. Without a Go handle (nothing restored into the
+ * socket), resuming is leaving repair mode, and releasing is nothing.
+ */
 static void done(struct libsoccr_sk *sk, int resume, const char *fn)
 {
+	int off = 0;
+
 	if (check_sk(sk, fn))
 		return;
-	gosoccrDone(sk, resume);
+	if (sk->conn)
+		gosoccrDone(sk, resume);
+	else if (resume && setsockopt(sk->fd, SOL_TCP, TCP_REPAIR, &off, sizeof(off)))
+		loge("%s fd %d: setsockopt TCP_REPAIR off: %s", fn, sk->fd, strerror(errno));
 	free_owned(sk);
 	free(sk);
 }

@@ -53,8 +53,9 @@ func connOf(sk *C.struct_libsoccr_sk) *soccr.Conn {
 	return c
 }
 
-// gosoccrPause pauses sk.fd and stores the connection in sk.conn.
-// Returns 0, or -1 (logged).
+// gosoccrPause pauses sk.fd and stores the connection in sk.conn. The C
+// libsoccr_pause calls it only when its own TCP_REPAIR failed: it tries
+// again, and tells why in the log. Returns 0, or -1 (logged).
 //
 //export gosoccrPause
 func gosoccrPause(sk *C.struct_libsoccr_sk) (ret C.int) {
@@ -98,8 +99,7 @@ func gosoccrSave(sk *C.struct_libsoccr_sk, data *C.struct_libsoccr_sk_data) (ret
 	defer recoverTo("libsoccr_save", sk.fd, &ret, -2)
 	c := connOf(sk)
 	if c == nil {
-		logf(C.SOCCR_LOG_ERR, "libsoccr_save fd %d: handle already resumed", int(sk.fd))
-		return -1
+		c = soccr.Adopt(int(sk.fd)) // libsoccr_pause set TCP_REPAIR
 	}
 	// The queues go straight from the kernel into C memory.
 	var bufs [2]unsafe.Pointer
@@ -166,15 +166,17 @@ func saveCode(err error) C.int {
 func gosoccrRestore(sk *C.struct_libsoccr_sk, data *C.struct_libsoccr_sk_data) (ret C.int) {
 	defer recoverTo("libsoccr_restore", sk.fd, &ret, -2)
 	fd := int(sk.fd)
-	c := connOf(sk)
-	if c == nil {
-		logf(C.SOCCR_LOG_ERR, "libsoccr_restore fd %d: handle already resumed", fd)
-		return -1
-	}
 	st, err := stateOf(sk, data)
 	if err != nil {
 		logf(C.SOCCR_LOG_ERR, "libsoccr_restore fd %d: %v", fd, err)
 		return -1
+	}
+	c := connOf(sk)
+	if c == nil {
+		// libsoccr_pause set TCP_REPAIR. The handle keeps what Resume
+		// needs (bytes to push at once).
+		c = soccr.Adopt(fd)
+		sk.conn = C.uintptr_t(cgo.NewHandle(c))
 	}
 	if err := c.Restore(st); err != nil {
 		logErr(err)

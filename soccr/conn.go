@@ -39,6 +39,13 @@ func Pause(fd int) (*Conn, error) {
 	return c, nil
 }
 
+// Adopt returns the handle of socket fd, which is already in repair mode:
+// its caller set TCP_REPAIR itself (as the C API's libsoccr_pause does,
+// without entering Go), or received it so from another process. It makes
+// no system call; a socket that is not in repair mode makes the next step
+// fail.
+func Adopt(fd int) *Conn { return &Conn{fd: fd} }
+
 // classifyRepairErr gives a refused TCP_REPAIR its sentinel.
 func (c *Conn) classifyRepairErr(err error) error {
 	switch {
