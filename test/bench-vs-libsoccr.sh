@@ -33,6 +33,7 @@ out=build/bench-vs-libsoccr
 CC=${CC:-gcc}
 CFLAGS=(-Wall -Werror -O2)
 cases=("1000 16384" "9000 4096")
+bulk_n=9000 # the case also run with the bulk calls
 
 say() { printf 'bench-vs-libsoccr: %s\n' "$*" >&2; }
 die() {
@@ -102,10 +103,12 @@ done
 bins=(bench_soccr bench_soccr_ref)
 name() { [[ $1 == bench_soccr ]] && echo gosoccr || echo "libsoccr (CRIU 4.2.1)"; }
 
-# run BIN N Q ROUND: one timed run; its output in $out.
+# run BIN N Q ROUND: one timed run; its output in $out. BIN bench_soccr_bulk
+# is bench_soccr -b (gosoccr_checkpoint_all and gosoccr_restore_all).
 run() {
-	local f=$out/$1.n$2.q$3.r$4.txt
-	if ! timeout 600 unshare -n "build/test/$1" -n "$2" -q "$3" >"$f" 2>&1; then
+	local f=$out/$1.n$2.q$3.r$4.txt bin=$1 flags=()
+	if [[ $bin == bench_soccr_bulk ]]; then bin=bench_soccr flags=(-b); fi
+	if ! timeout 600 unshare -n "build/test/$bin" "${flags[@]}" -n "$2" -q "$3" >"$f" 2>&1; then
 		cat "$f" >&2
 		die "build/test/$1 -n $2 -q $3 failed"
 	fi
@@ -135,7 +138,9 @@ calls() {
 		END { print s + 0, all + 0 }' "$f"
 }
 
-# 4. The timed runs.
+# 4. The timed runs (those of an earlier call go first: the medians are of
+# this call's rounds only).
+rm -f "$out"/*.r[0-9]*.txt
 for c in "${cases[@]}"; do
 	read -r n q <<<"$c"
 	say "n=$n, $q bytes each way: $rounds rounds of both"
@@ -144,6 +149,8 @@ for c in "${cases[@]}"; do
 		for b in "${order[@]}"; do
 			run "$b" "$n" "$q" "$r"
 		done
+		# The bulk calls, for the case the issue sets their target on.
+		if ((n == bulk_n)); then run bench_soccr_bulk "$n" "$q" "$r"; fi
 	done
 done
 
@@ -183,6 +190,16 @@ for c in "${cases[@]}"; do
 		echo "| n=$n, $((q / 1024)) KiB each way | $(name "$b") | $(fmt "$cm" "$clo" "$chi") | $(fmt "$rm" "$rlo" "$rhi") | $pm | ${sys[$b.$n.ckpt]:-–} | ${sys[$b.$n.rest]:-–} |"
 	done
 	echo "| | ours/libsoccr | $(ratio "${med[bench_soccr.c]}" "${med[bench_soccr_ref.c]}") | $(ratio "${med[bench_soccr.r]}" "${med[bench_soccr_ref.r]}") | $(ratio "${med[bench_soccr.p]}" "${med[bench_soccr_ref.p]}") | | |"
+	if ((n == bulk_n)); then
+		files=("$out/bench_soccr_bulk.n$n.q$q".r*.txt)
+		read -r cm clo chi < <(summ "${files[@]}" 'checkpoint: [0-9]* connections,')
+		read -r rm rlo rhi < <(summ "${files[@]}" 'restore: [0-9]* connections,')
+		read -r pm _ _ < <(summ "${files[@]}" 'peak RSS:')
+		echo "| | gosoccr bulk (gosoccr_checkpoint_all, close, gosoccr_restore_all; $(nproc) cores) | $(fmt "$cm" "$clo" "$chi") | $(fmt "$rm" "$rlo" "$rhi") | $pm | | |"
+		total=$(awk -v a="$cm" -v b="$rm" 'BEGIN { print a + b }')
+		reft=$(awk -v a="${med[bench_soccr_ref.c]}" -v b="${med[bench_soccr_ref.r]}" 'BEGIN { print a + b }')
+		echo "| | bulk/libsoccr, checkpoint + restore | $(ratio "$total" "$reft") ($total vs $reft µs/conn) | | | | |"
+	fi
 done
 echo
 echo "Rounds: $rounds per case, alternating, each \`unshare -n build/test/BIN -n N -q BYTES\`; syscalls: \`strace -f -c\` of \`-p setup|checkpoint|restore\`, phase minus the phase before, over n; socket-related calls, and all calls in parentheses. Runs in $out/."

@@ -35,6 +35,10 @@
  */
 #include "tcp_pair.h"
 #include <getopt.h>
+#if __has_include("gosoccr.h")
+#include "gosoccr.h" /* -b: the bulk calls, gosoccr only */
+#define HAVE_BULK 1
+#endif
 #include <sys/resource.h>
 
 static void raise_nofile(void)
@@ -101,6 +105,43 @@ static void bench_checkpoint(int fd, struct ckpt *c)
 	close(fd);
 }
 
+#ifdef HAVE_BULK
+/* bulk_checkpoint checkpoints the clients of p[0..n-1] in one call and
+ * closes them, as n bench_checkpoint calls do one by one; the results go
+ * to c (queues malloc()-ed, as bench_checkpoint's). */
+static struct gosoccr_tcp_conn *bulk_checkpoint(struct pair *p, struct ckpt *c, int n)
+{
+	struct gosoccr_tcp_conn *t = calloc(n, sizeof(*t));
+	int failed;
+
+	H_CHECK(t, "out of memory");
+	for (int i = 0; i < n; i++)
+		t[i].fd = p[i].cli;
+	failed = gosoccr_checkpoint_all(t, n);
+	H_CHECK(failed == 0, "gosoccr_checkpoint_all: %d failed (first result %d)", failed, t[0].result);
+	for (int i = 0; i < n; i++) {
+		close(p[i].cli);
+		c[i].data = t[i].data;
+		c[i].inq = t[i].recv_queue;
+		c[i].outq = t[i].send_queue;
+	}
+	return t;
+}
+
+/* bulk_restore restores all n in one call into p[i].cli. */
+static void bulk_restore(struct pair *p, struct gosoccr_tcp_conn *t, int n)
+{
+	int failed = gosoccr_restore_all(t, n);
+
+	H_CHECK(failed == 0, "gosoccr_restore_all: %d failed (first result %d)", failed, t[0].result);
+	for (int i = 0; i < n; i++) {
+		p[i].cli = t[i].fd;
+		free(t[i].recv_queue);
+		free(t[i].send_queue);
+	}
+}
+#endif
+
 /* check_back: the q unread bytes are back in the restored socket fd. */
 static void check_back(int fd, uint8_t *buf, int qlen, int i)
 {
@@ -112,7 +153,7 @@ static void check_back(int fd, uint8_t *buf, int qlen, int i)
 
 int main(int argc, char **argv)
 {
-	int n = 1000, qlen = 16 << 10, unsent = 0, opt, port;
+	int n = 1000, qlen = 16 << 10, unsent = 0, bulk = 0, opt, port;
 	const char *phase = "all";
 	struct pair_opts o = { .kind = PAIR_V4 };
 	struct pair *p;
@@ -121,17 +162,24 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	uint8_t *buf;
 
-	while ((opt = getopt(argc, argv, "n:q:up:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:q:ubp:")) != -1) {
 		switch (opt) {
+		case 'b': bulk = 1; break;
 		case 'n': n = atoi(optarg); break;
 		case 'q': qlen = atoi(optarg); break;
 		case 'u': unsent = 1; break;
 		case 'p': phase = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-n N] [-q BYTES] [-u] [-p setup|checkpoint|restore|all]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-n N] [-q BYTES] [-u] [-b] [-p setup|checkpoint|restore|all]\n", argv[0]);
 			return 2;
 		}
 	}
+#ifndef HAVE_BULK
+	if (bulk) {
+		fprintf(stderr, "%s: -b needs gosoccr.h's bulk calls\n", argv[0]);
+		return 2;
+	}
+#endif
 	if (n < 1 || qlen < 1) {
 		fprintf(stderr, "%s: -n and -q must be at least 1\n", argv[0]);
 		return 2;
@@ -179,10 +227,20 @@ int main(int argc, char **argv)
 	if (strcmp(phase, "setup") == 0)
 		goto out;
 
+#ifdef HAVE_BULK
+	struct gosoccr_tcp_conn *bt = NULL;
+#endif
 	t0 = h_now_us();
-	for (int i = 0; i < n; i++)
-		bench_checkpoint(p[i].cli, &c[i]);
+#ifdef HAVE_BULK
+	if (bulk)
+		bt = bulk_checkpoint(p, c, n);
+	else
+#endif
+		for (int i = 0; i < n; i++)
+			bench_checkpoint(p[i].cli, &c[i]);
 	t_ckpt = h_now_us() - t0;
+	if (bulk)
+		printf("bulk: gosoccr_checkpoint_all and gosoccr_restore_all over all %d at once\n", n);
 	printf("checkpoint: %d connections, %.1f us per connection (unsent %u bytes in the first)\n", n,
 	       t_ckpt / n, c[0].data.unsq_len);
 	if (strcmp(phase, "checkpoint") == 0)
@@ -191,7 +249,13 @@ int main(int argc, char **argv)
 	/* The restore of tcp_pair.h, timed step by step. */
 	double t_step[4] = { 0 };
 	t0 = h_now_us();
-	for (int i = 0; i < n; i++) {
+#ifdef HAVE_BULK
+	if (bulk) {
+		bulk_restore(p, bt, n);
+		free(bt);
+	}
+#endif
+	for (int i = 0; i < n && !bulk; i++) {
 		double t1 = h_now_us(), t2, t3, t4;
 		int fd = H_SYS(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
 		struct libsoccr_sk *h = libsoccr_pause(fd);
