@@ -34,7 +34,7 @@ NETNS = unshare $(if $(filter 0,$(shell id -u)),-n,-r -n) sh -c 'ip link set lo 
 .PHONY: help deps build test bench demo install uninstall clean FORCE
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## install what is missing (Debian 12, as root): gcc, make, iproute2, util-linux, strace, nftables, musl-tools, crit, pkg-config, Go modules, CRIU 4.2
 	@GO=$(GO) test/install-deps.sh
