@@ -17,6 +17,15 @@
 // policy allows dropping it (the bytes are then kept in an sk-queues image,
 // for the record). A peer without a name cannot be reached again: refused.
 //
+// # TCP connections and the network lock
+//
+// DumpTCP and RestoreTCP carry one TCP connection through the images below
+// (soccr does the repair); with TCPOptions.Lock the connection is kept
+// under the network lock (Lock, Unlock, Locker: an nftables table of
+// locked 4-tuples) from before its checkpoint until just before its
+// resume. Locked and RemoveLock find and clear a lock that a crashed tool
+// left behind.
+//
 // # Images
 //
 // Every file is written in the images directory with openat(2) relative to

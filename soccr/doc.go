@@ -36,9 +36,18 @@
 // Between Pause and the end of the restore, no packet of the connection may
 // reach either socket or leave the host: a packet that reaches a closed
 // port is answered with a reset, and one that reaches a paused socket
-// changes it. Use a firewall rule (or a network namespace whose link is
-// down), and let packets with the mark Mark (0xC114) through: Restore
-// injects the peer's FIN and ACK for half-closed states with that mark.
+// changes it. Use a firewall rule (hooks.Lock locks single connections
+// with nftables), and let packets with the mark Mark (0xC114) through:
+// Restore injects the peer's FIN and ACK for half-closed states with that
+// mark.
+//
+// # Many connections
+//
+// CheckpointAll, RestoreAll, RestorePausedAll and ResumeAll do the same for
+// many connections, spread over GOMAXPROCS threads, with one Result per
+// connection. A restored connection that held bytes sent but not
+// acknowledged sends them at once on Resume rather than after its first
+// retransmission timeout.
 //
 // # States
 //
