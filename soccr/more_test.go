@@ -401,3 +401,34 @@ func tcpOutSegs(t *testing.T) int {
 	t.Fatal("no Tcp OutSegs in /proc/thread-self/net/snmp")
 	return 0
 }
+
+// TestIntegrationAdopt: a socket put in repair mode by its caller (as the C
+// API's libsoccr_pause does) is saved through Adopt and resumed; the
+// connection goes on. Adopted without repair mode, Save fails and changes
+// nothing.
+func TestIntegrationAdopt(t *testing.T) {
+	netnstest.CheckFDs(t)
+	ns := netnstest.New(t)
+	p := newPair(t, ns, pairOpts{network: "tcp4"})
+	p.writeAll(down, 1000)
+	waitInq(t, p.cli, 1000)
+	if _, err := soccr.Adopt(p.cli).Save(); err == nil {
+		t.Fatal("Save of an adopted socket not in repair mode succeeded")
+	}
+	if err := unix.SetsockoptInt(p.cli, unix.SOL_TCP, unix.TCP_REPAIR, 1); err != nil {
+		t.Fatal(err)
+	}
+	c := soccr.Adopt(p.cli)
+	st, err := c.Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.RecvQueue) != 1000 || st.State != soccr.Established {
+		t.Errorf("saved %s, want ESTABLISHED with 1000 bytes to read", st)
+	}
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	p.pump(up, 64<<10, false, 10*time.Second)
+	p.pump(down, 64<<10, false, 10*time.Second)
+}
