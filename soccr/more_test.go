@@ -2,6 +2,7 @@ package soccr_test
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"runtime"
@@ -430,5 +431,37 @@ func TestIntegrationAdopt(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.pump(up, 64<<10, false, 10*time.Second)
+	p.pump(down, 64<<10, false, 10*time.Second)
+}
+
+// TestIntegrationResendWindowEdge: the bytes sent but not acknowledged
+// fill the peer's window exactly, more wait unsent behind them, and the
+// peer holds them all (only its ACKs were lost). Resume pushes the sent
+// bytes again; it must push every one of them, or the peer's ACK, beyond
+// the restored socket's snd_nxt, is discarded and the connection stalls
+// for good. It did: the last segment of those bytes took unsent bytes on
+// behind, reached past the window and was held back.
+func TestIntegrationResendWindowEdge(t *testing.T) {
+	netnstest.CheckFDs(t)
+	ns := netnstest.New(t)
+	p := newPair(t, ns, pairOpts{network: "tcp4", srvRcvBuf: 64 << 10})
+	local, _ := unix.Getsockname(p.cli)
+	peer, _ := unix.Getpeername(p.cli)
+	ns.Nft(t, fmt.Sprintf("table inet acks { chain in { type filter hook input priority 0; tcp sport %d tcp dport %d drop; }; }",
+		addrPort(peer).Port(), addrPort(local).Port()))
+	p.write(up, 1<<20)
+	waitFor(t, "the server's window to close", 5*time.Second, func() bool {
+		v, _ := unix.IoctlGetInt(p.srv, unix.SIOCINQ)
+		return v > 32<<10 && notsent(p.cli) > 0
+	})
+	time.Sleep(20 * time.Millisecond)
+	st := p.checkpoint()
+	if sent := len(st.SendQueue) - int(st.Unsent); sent == 0 || st.Unsent == 0 {
+		t.Fatalf("saved %s: want bytes both sent and unsent", st)
+	}
+	ns.Nft(t, "delete table inet acks")
+	p.restore(st)
+	p.expect(up, p.written[up], false, 10*time.Second)
+	p.pump(up, 256<<10, false, 10*time.Second)
 	p.pump(down, 64<<10, false, 10*time.Second)
 }

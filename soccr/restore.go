@@ -217,11 +217,12 @@ func (c *Conn) restoreEstablished(st *State) error {
 		return step(StepRecvQueue, err)
 	}
 	sent := st.SendQueue[:len(st.SendQueue)-int(st.Unsent)]
-	unsent := st.Unsent
+	unsent := st.SendQueue[len(sent):]
+	var pushed []byte
 	if c.resend = resendPlan(st, len(sent)); c.resend.push {
 		// The bytes the peer has not acknowledged go in as unsent: Resume
 		// sends them at once rather than after a retransmission timeout.
-		sent, unsent = nil, uint32(len(st.SendQueue))
+		sent, pushed = nil, sent
 	}
 	if len(sent) > 0 {
 		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpSendQueue, "TCP_REPAIR_QUEUE"); err != nil {
@@ -233,7 +234,7 @@ func (c *Conn) restoreEstablished(st *State) error {
 			return step(StepSendQueue, err)
 		}
 	}
-	if unsent > 0 {
+	if len(pushed)+len(unsent) > 0 {
 		// Bytes never sent go in as an ordinary write, with the peer's
 		// window closed for the moment: they wait in the queue until the
 		// peer answers the window probe of Resume, rather than leave now,
@@ -249,7 +250,19 @@ func (c *Conn) restoreEstablished(st *State) error {
 		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP, "TCP_REPAIR"); err != nil {
 			return step(StepRepair, err)
 		}
-		err := c.fill(tcpNoQueue, st.SendQueue[len(sent):], &bufs)
+		// The pushed bytes end their own buffer (MSG_EOR): the unsent
+		// bytes behind them are not appended to its last segment, which
+		// would then be a full one reaching past the peer's window, held
+		// back by the push; an ACK of the peer for the bytes it already
+		// had would then be beyond snd_nxt, discarded, and the connection
+		// stuck.
+		var err error
+		if len(pushed) > 0 {
+			err = c.fillFlags(tcpNoQueue, pushed, &bufs, unix.MSG_EOR)
+		}
+		if err == nil && len(unsent) > 0 {
+			err = c.fill(tcpNoQueue, unsent, &bufs)
+		}
 		if e := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOn, "TCP_REPAIR"); err == nil {
 			err = e
 		}
@@ -408,10 +421,13 @@ const (
 // fill writes b into queue q (tcpNoQueue: an ordinary write) without ever
 // blocking. When the socket's buffer is full it raises the buffer to fit
 // what is left; when the kernel still refuses, it halves the chunk.
-func (c *Conn) fill(q int, b []byte, g *bufGuard) error {
+func (c *Conn) fill(q int, b []byte, g *bufGuard) error { return c.fillFlags(q, b, g, 0) }
+
+// fillFlags is fill with more send(2) flags.
+func (c *Conn) fillFlags(q int, b []byte, g *bufGuard, flags int) error {
 	chunk := len(b)
 	for len(b) > 0 {
-		n, err := sendNB(c.fd, b[:min(chunk, len(b))])
+		n, err := sendNB(c.fd, b[:min(chunk, len(b))], flags)
 		if err == nil {
 			if n <= 0 {
 				return fmt.Errorf("restoring the %s queue: send wrote nothing: %w", queueName(q), unix.EIO)
@@ -544,10 +560,12 @@ func resendPlan(st *State, sent int) resend {
 	if !fastResend || sent == 0 || st.State != Established || st.Window == nil || repairWindowMissing.Load() {
 		return resend{}
 	}
-	// A segment carries at most the MSS less TCP options (timestamps 12
-	// bytes, SACK blocks): count 64 bytes less.
-	if st.MSSClamp < 536+64 || uint64(sent) > uint64(st.Window.SndWnd) ||
-		uint64(sent) > resendMaxSegs*uint64(st.MSSClamp-64) {
+	// A segment carries at most the MSS the restore gives the socket
+	// (connectMSS: the clamp, bounded as the kernel bounds it) less TCP
+	// options (timestamps 12 bytes, SACK blocks): count 64 bytes less.
+	mss := connectMSS(st)
+	if mss < 536+64 || uint64(sent) > uint64(st.Window.SndWnd) ||
+		uint64(sent) > resendMaxSegs*uint64(mss-64) {
 		return resend{}
 	}
 	return resend{push: true, nodelay: st.Sockopts != nil && st.Sockopts.NoDelay}

@@ -118,10 +118,10 @@ func peek(fd int, b []byte) (int, error) {
 	}
 }
 
-func sendNB(fd int, b []byte) (int, error) {
+func sendNB(fd int, b []byte, flags int) (int, error) {
 	for {
 		r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-			unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
+			uintptr(unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL|flags), 0, 0)
 		if e == unix.EINTR {
 			continue
 		}

@@ -118,6 +118,12 @@ func (ns *NetNS) Unlock(tb testing.TB) {
 	ns.nft(tb, "delete table inet gosoccr_test\n")
 }
 
+// Nft runs an nft script in the namespace (for rules of a test's own).
+func (ns *NetNS) Nft(tb testing.TB, script string) {
+	tb.Helper()
+	ns.nft(tb, script)
+}
+
 func (ns *NetNS) nft(tb testing.TB, script string) {
 	tb.Helper()
 	nft, err := exec.LookPath("nft")
