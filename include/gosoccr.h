@@ -244,8 +244,11 @@ int gosoccr_checkpoint_all(struct gosoccr_tcp_conn *conns, size_t n);
  * (data.inq_len and data.outq_len bytes; they stay the caller's and are
  * not kept) and sets fd and result. The connections go on at once: bytes
  * that were sent but not acknowledged at checkpoint are sent again on
- * resume rather than after a retransmission timeout, so lift the network
- * lock before calling this. A connection that fails gets fd -1 and its
+ * resume rather than after a retransmission timeout, so they must not be
+ * locked any more: under gosoccr_lock, call gosoccr_restore_unlock_all,
+ * which lifts the lock between the restore and the resume. (Unlocked
+ * before this call, a retransmission of the peer that arrives before the
+ * socket exists meets a closed port and resets the connection.) A connection that fails gets fd -1 and its
  * negative errno in result (-EINVAL for inconsistent data), with a log
  * line; nothing of it is left open, and the others are not affected.
  * -EINVAL: inconsistent data (unsq_len above outq_len, a queue length
@@ -258,6 +261,20 @@ int gosoccr_checkpoint_all(struct gosoccr_tcp_conn *conns, size_t n);
  * NULL and n > 0.
  */
 int gosoccr_restore_all(struct gosoccr_tcp_conn *conns, size_t n);
+
+/*
+ * gosoccr_restore_unlock_all is gosoccr_restore_all for connections under
+ * the network lock (gosoccr_lock): it restores them all, still paused,
+ * lifts the lock of those restored in one transaction (as gosoccr_unlock),
+ * then resumes them, so that no packet of the peer finds either a closed
+ * port or a lock. If the unlock fails, the restored sockets are closed
+ * silently, every connection gets the unlock's error, and the lock stays:
+ * retry, or gosoccr_lock_cleanup. A connection whose restore failed stays
+ * locked. Needs CAP_NET_ADMIN in the calling thread's network namespace.
+ *
+ * Ownership and returns: as gosoccr_restore_all.
+ */
+int gosoccr_restore_unlock_all(struct gosoccr_tcp_conn *conns, size_t n);
 
 /* ---- Network lock of single TCP connections (hooks/lock.go) ---- */
 

@@ -11,5 +11,10 @@ int gosoccr_checkpoint_all(struct gosoccr_tcp_conn *conns, size_t n)
 
 int gosoccr_restore_all(struct gosoccr_tcp_conn *conns, size_t n)
 {
-	return gosoccrRestoreAll(conns, n);
+	return gosoccrRestoreAll(conns, n, 0);
+}
+
+int gosoccr_restore_unlock_all(struct gosoccr_tcp_conn *conns, size_t n)
+{
+	return gosoccrRestoreAll(conns, n, 1);
 }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/gosoccr/gosoccr/hooks"
 	"github.com/gosoccr/gosoccr/soccr"
 )
 
@@ -138,16 +139,23 @@ func fillData(d *C.struct_libsoccr_sk_data, st *soccr.State) {
 	}
 }
 
-// gosoccrRestoreAll is gosoccr_restore_all: it restores every conns[i]
-// into a new socket, resumed, and sets fd and result. Returns how many
-// failed, or -EINVAL for a NULL array.
+// gosoccrRestoreAll is gosoccr_restore_all (unlock 0) and
+// gosoccr_restore_unlock_all: it restores every conns[i] into a new
+// socket, resumed, and sets fd and result; with unlock, the restored
+// connections are lifted from the network lock (one transaction) between
+// their restore and their resume. Returns how many failed, or -EINVAL for
+// a NULL array.
 //
 //export gosoccrRestoreAll
-func gosoccrRestoreAll(p *C.struct_gosoccr_tcp_conn, n C.size_t) (ret C.int) {
-	defer recoverErrno("restore all", &ret)
+func gosoccrRestoreAll(p *C.struct_gosoccr_tcp_conn, n C.size_t, unlock C.int) (ret C.int) {
+	what := "gosoccr_restore_all"
+	if unlock != 0 {
+		what = "gosoccr_restore_unlock_all"
+	}
+	defer recoverErrno(what, &ret)
 	conns := connsOf(p, n)
 	if conns == nil && n > 0 {
-		criuLog(logError, "gosoccr_restore_all: NULL array for %d connections", uint64(n))
+		criuLog(logError, "%s: NULL array for %d connections", what, uint64(n))
 		return -C.int(syscall.EINVAL)
 	}
 	states := make([]*soccr.State, len(conns))
@@ -163,15 +171,44 @@ func gosoccrRestoreAll(p *C.struct_gosoccr_tcp_conn, n C.size_t) (ret C.int) {
 		sk.src_addr, sk.dst_addr = &c.src, &c.dst
 		states[i], bad[i] = stateOf(&sk, &c.data)
 	}
+	res := soccr.RestorePausedAll(states)
+	handles := make([]*soccr.Conn, len(res))
+	var tuples []hooks.Tuple
+	for i, r := range res {
+		if r.Err == nil && bad[i] == nil {
+			handles[i] = r.Conn
+			tuples = append(tuples, hooks.TupleOf(states[i]))
+		}
+	}
+	if unlock != 0 && len(tuples) > 0 {
+		if err := hooks.Unlock(tuples...); err != nil {
+			// Resumed under the lock, they would send into it: close
+			// them (in repair mode, silently), and the lock stays.
+			criuLog(logError, "%s: %v", what, err)
+			for i, h := range handles {
+				if h != nil {
+					syscall.Close(h.FD())
+					handles[i] = nil
+					res[i] = soccr.Result{FD: -1, Err: err}
+				}
+			}
+		}
+	}
+	for i, err := range soccr.ResumeAll(handles) {
+		if handles[i] != nil && err != nil {
+			syscall.Close(handles[i].FD()) // still in repair mode: nothing reaches the peer
+			res[i] = soccr.Result{FD: -1, Err: err}
+		}
+	}
 	failed := 0
-	for i, r := range soccr.RestoreAll(states) {
+	for i, r := range res {
 		c := &conns[i]
 		switch {
 		case bad[i] != nil:
-			criuLog(logError, "gosoccr_restore_all: connection %d: %v", i, bad[i])
+			criuLog(logError, "%s: connection %d: %v", what, i, bad[i])
 			c.result = -C.int(syscall.EINVAL)
 		case r.Err != nil:
-			criuLog(logError, "gosoccr_restore_all: connection %d: %v", i, r.Err)
+			criuLog(logError, "%s: connection %d: %v", what, i, r.Err)
 			c.result = bulkErrno(r.Err)
 		default:
 			c.fd = C.int(r.FD)
