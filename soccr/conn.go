@@ -79,7 +79,7 @@ func (c *Conn) Resume() error {
 		return c.opErr("resume", StepRepair, ErrReleased)
 	}
 	c.done = true
-	if c.resend.push {
+	if c.resend.push || c.resend.kick {
 		return c.resumePush()
 	}
 	if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOff, "TCP_REPAIR"); err != nil {

@@ -223,6 +223,9 @@ func (c *Conn) restoreEstablished(st *State) error {
 		// The bytes the peer has not acknowledged go in as unsent: Resume
 		// sends them at once rather than after a retransmission timeout.
 		sent, pushed = nil, sent
+	} else if len(unsent) > 0 && (st.State == Established || st.State == CloseWait) && st.Window != nil {
+		// Unsent bytes: Resume pushes them too (see resend).
+		c.resend = resend{kick: true, nodelay: st.Sockopts != nil && st.Sockopts.NoDelay}
 	}
 	if len(sent) > 0 {
 		if err := setInt(fd, unix.SOL_TCP, unix.TCP_REPAIR_QUEUE, tcpSendQueue, "TCP_REPAIR_QUEUE"); err != nil {
@@ -276,7 +279,14 @@ func (c *Conn) restoreEstablished(st *State) error {
 	}
 
 	if st.Window != nil {
-		if err := c.setWindow(st.Window, mask); err != nil {
+		w := *st.Window
+		if c.resend.kick {
+			// A window of at least one segment, so that the push sends
+			// one: a peer whose window is still closed drops it and
+			// answers at once with its window, as to a zero-window probe.
+			w.SndWnd = max(w.SndWnd, connectMSS(st))
+		}
+		if err := c.setWindow(&w, mask); err != nil {
 			return step(StepWindow, err)
 		}
 	}
@@ -544,8 +554,19 @@ func setBuf(fd, force, plain int, v int32, name string) error {
 // injected segments would push them before Resume), with TCP_REPAIR_WINDOW,
 // and when they fit the window and resendMaxSegs segments; otherwise they
 // are queued as sent and wait for the timer, as with libsoccr.
+//
+// Bytes that were never sent are pushed at Resume as well (kick), after the
+// window probe: otherwise they would wait for the answer to the probe, and
+// a peer that answered another out-of-window segment in the last 500 ms
+// (net.ipv4.tcp_invalid_ratelimit, as after an earlier restore) does not
+// answer it, leaving them to the zero-window probe timer, seconds later.
+// For that push to send something, the restored window is at least one
+// segment: a peer whose window is really closed drops that segment and
+// answers with its window at once (not rate-limited), as to a zero-window
+// probe; new bytes cannot be acknowledged beyond snd_nxt.
 type resend struct {
 	push    bool // Resume pushes the queue instead of sending a window probe
+	kick    bool // Resume sends the window probe, then pushes the unsent bytes
 	nodelay bool // TCP_NODELAY was set: leave it set after the push
 }
 
@@ -572,11 +593,17 @@ func resendPlan(st *State, sent int) resend {
 }
 
 // resumePush is Resume for a socket whose unacknowledged bytes Restore
-// queued as unsent: it leaves repair mode without a window probe and pushes
-// the queue, so that the bytes leave now; the peer's acknowledgements of
-// them update the window as the probe's answer would have.
+// queued as unsent (push): it leaves repair mode without a window probe and
+// pushes the queue, so that the bytes leave now; the peer's
+// acknowledgements of them update the window as the probe's answer would
+// have. With kick (unsent bytes only) it leaves repair mode with the probe,
+// then pushes.
 func (c *Conn) resumePush() error {
-	if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP, "TCP_REPAIR"); err != nil {
+	mode := int32(tcpRepairOffNoWP)
+	if c.resend.kick {
+		mode = tcpRepairOff
+	}
+	if err := setInt(c.fd, unix.SOL_TCP, unix.TCP_REPAIR, mode, "TCP_REPAIR"); err != nil {
 		return c.opErr("resume", StepRepair, err)
 	}
 	err := setInt(c.fd, unix.SOL_TCP, unix.TCP_NODELAY, 1, "TCP_NODELAY")
