@@ -224,7 +224,7 @@ func (c *Conn) save(st *State, o *SaveOptions) error {
 			if err != nil {
 				return c.opErr(op, StepOptions, err)
 			}
-			st.Timestamp = uint32(ts)
+			st.Timestamp = uint32(ts) + pacedLead(&ti)
 		}
 		if st.Window, err = getWindow(fd); err != nil {
 			return c.opErr(op, StepWindow, err)
@@ -236,6 +236,27 @@ func (c *Conn) save(st *State, o *SaveOptions) error {
 		}
 	}
 	return nil
+}
+
+// pacedLead is how far ahead of the TCP timestamp clock a paced socket may
+// have stamped its last segments, in clock ticks: a pacing socket (BBR, the
+// fq qdisc) stamps a segment with its departure time, up to one 64 KiB
+// burst at the pacing rate ahead. Save records the clock that much ahead:
+// a peer that saw such a stamp drops anything older (PAWS), the window
+// probe of Resume included, until a retransmission timeout. Timestamps may
+// jump forward (RFC 7323), but the first round-trip time the restored
+// socket measures grows by the lead, so it is kept to what pacing needs:
+// 1 ms at the rates of a LAN, up to a second for a slow paced connection.
+func pacedLead(ti *tcpInfo) uint32 {
+	const burst, maxLeadMs = 64 << 10, 1000
+	lead := uint64(1)
+	if r := ti.PacingRate; r > 0 && r != ^uint64(0) {
+		lead = min(maxLeadMs, burst*1000/r+1)
+	}
+	if ti.Options&tcpiOptUsecTS != 0 {
+		lead *= 1000 // microsecond timestamps
+	}
+	return uint32(lead)
 }
 
 // readQueue selects a queue, reads its sequence number and peeks its n

@@ -223,8 +223,10 @@ func (c *Conn) restoreEstablished(st *State) error {
 		// The bytes the peer has not acknowledged go in as unsent: Resume
 		// sends them at once rather than after a retransmission timeout.
 		sent, pushed = nil, sent
-	} else if len(unsent) > 0 && (st.State == Established || st.State == CloseWait) && st.Window != nil {
-		// Unsent bytes: Resume pushes them too (see resend).
+	} else if st.Window != nil && (len(unsent) > 0 && (st.State == Established || st.State == CloseWait) ||
+		mask&finSent != 0 && mask&finSentAcked == 0) {
+		// Unsent bytes, or our FIN not acknowledged: Resume pushes them
+		// (see resend).
 		c.resend = resend{kick: true, nodelay: st.Sockopts != nil && st.Sockopts.NoDelay}
 	}
 	if len(sent) > 0 {
@@ -554,6 +556,11 @@ func setBuf(fd, force, plain int, v int32, name string) error {
 // injected segments would push them before Resume), with TCP_REPAIR_WINDOW,
 // and when they fit the window and resendMaxSegs segments; otherwise they
 // are queued as sent and wait for the timer, as with libsoccr.
+//
+// Our FIN, when the peer had not acknowledged it, goes into the queue unsent
+// (shutdown in repair mode): a peer that had it acknowledges beyond
+// snd_nxt, and in FIN_WAIT1 the kernel then discards its segments, data
+// included, until a timer sends the FIN (seconds). Resume pushes it (kick).
 //
 // Bytes that were never sent are pushed at Resume as well (kick), after the
 // window probe: otherwise they would wait for the answer to the probe, and

@@ -121,7 +121,7 @@ type State struct {
 	Options   Options
 	SndWscale uint8
 	RcvWscale uint8
-	Timestamp uint32 // TCP timestamp clock (TCP_TIMESTAMP) when OptTimestamps is set
+	Timestamp uint32 // TCP timestamp clock (TCP_TIMESTAMP) to restore, when OptTimestamps is set: the clock at Save, plus what a paced socket may have stamped ahead
 
 	Window   *Window   // nil where the kernel lacks TCP_REPAIR_WINDOW
 	Sockopts *Sockopts // nil: not saved, the new socket keeps its defaults

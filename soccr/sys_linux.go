@@ -133,6 +133,10 @@ func sendNB(fd int, b []byte, flags int) (int, error) {
 }
 
 // tcpInfo is the head of struct tcp_info, up to tcpi_notsent_bytes.
+// tcpiOptUsecTS is TCPI_OPT_USEC_TS: the connection's timestamps count
+// microseconds (Linux 6.7, a route's tcp_usec_ts feature).
+const tcpiOptUsecTS = 64
+
 type tcpInfo struct {
 	State       uint8
 	CAState     uint8

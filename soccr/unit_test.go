@@ -112,3 +112,23 @@ func TestSockaddrRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestPacedLead(t *testing.T) {
+	for _, c := range []struct {
+		rate    uint64
+		options uint8
+		want    uint32
+	}{
+		{0, 0, 1},            // no pacing rate known
+		{^uint64(0), 0, 1},   // unlimited
+		{10 << 30, 0, 1},     // loopback: under a millisecond
+		{100000, 0, 656},     // 64 KiB at 100 kB/s
+		{1000, 0, 1000},      // capped at a second
+		{100000, 64, 656000}, // microsecond timestamps
+	} {
+		ti := tcpInfo{PacingRate: c.rate, Options: c.options}
+		if got := pacedLead(&ti); got != c.want {
+			t.Errorf("pacedLead(rate %d, options %#x) = %d, want %d", c.rate, c.options, got, c.want)
+		}
+	}
+}
