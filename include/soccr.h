@@ -147,7 +147,8 @@ struct libsoccr_sk_data {
 	uint32_t mss_clamp;
 	uint32_t snd_wscale;
 	uint32_t rcv_wscale;
-	uint32_t timestamp;  /* TCP_TIMESTAMP, when opt_mask has TCPI_OPT_TIMESTAMPS */
+	uint32_t timestamp;  /* TCP_TIMESTAMP to restore, when opt_mask has TCPI_OPT_TIMESTAMPS: the clock
+	                      * at save, ahead by what a paced socket may have stamped (at most 1 s) */
 	uint32_t flags;      /* SOCCR_FLAGS_* below */
 	uint32_t snd_wl1;    /* the window, when flags has SOCCR_FLAGS_WINDOW */
 	uint32_t snd_wnd;
