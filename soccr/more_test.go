@@ -465,3 +465,62 @@ func TestIntegrationResendWindowEdge(t *testing.T) {
 	p.pump(up, 256<<10, false, 10*time.Second)
 	p.pump(down, 64<<10, false, 10*time.Second)
 }
+
+// netstat reads the TcpExt counters of the calling thread's network
+// namespace (/proc/thread-self/net/netstat).
+func netstat(t *testing.T) map[string]int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/thread-self/net/netstat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int64{}
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		for j := 1; j < len(names) && j < len(values); j++ {
+			v, _ := strconv.ParseInt(values[j], 10, 64)
+			m[strings.TrimSuffix(names[0], ":")+names[j]] = v
+		}
+	}
+	return m
+}
+
+// TestIntegrationPacedTimestamps: a paced socket (here SO_MAX_PACING_RATE;
+// BBR and fq pace too) stamps its segments with their departure time,
+// ahead of the clock that Save reads. Restored with the clock as read,
+// its segments were older than what the peer had seen, and the peer's
+// PAWS dropped them (the window probe, then the data) until a 1 s
+// retransmission timeout. The peer must drop nothing for PAWS.
+func TestIntegrationPacedTimestamps(t *testing.T) {
+	netnstest.CheckFDs(t)
+	ns := netnstest.New(t)
+	p := newPair(t, ns, pairOpts{network: "tcp4", cliSndBuf: 4 << 20, cliMSS: 1460})
+	if err := unix.SetsockoptInt(p.cli, unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE, 100000); err != nil {
+		t.Fatal(err)
+	}
+	p.write(up, 2<<20)
+	for range 5 { // the client acknowledges these with stamps of its pacing clock
+		p.writeAll(down, 1000)
+		time.Sleep(2 * time.Millisecond)
+	}
+	st := p.checkpoint()
+	if st.Options&soccr.OptTimestamps == 0 {
+		t.Fatal("no timestamps on the connection")
+	}
+	var before map[string]int64
+	ns.MustDo(t, func() error { before = netstat(t); return nil })
+	p.restore(st)
+	p.expect(up, p.written[up], false, 20*time.Second)
+	p.expect(down, p.written[down], false, 10*time.Second)
+	ns.MustDo(t, func() error {
+		after := netstat(t)
+		t.Logf("PAWS %d/%d -> %d/%d; saved %s", before["TcpExtPAWSEstab"], before["TcpExtPAWSOldAck"], after["TcpExtPAWSEstab"], after["TcpExtPAWSOldAck"], st)
+		for _, k := range []string{"TcpExtPAWSEstab", "TcpExtPAWSOldAck"} {
+			if d := after[k] - before[k]; d != 0 {
+				t.Errorf("%s went up by %d: the peer dropped segments of the restored socket for their timestamps", k, d)
+			}
+		}
+		return nil
+	})
+}

@@ -35,6 +35,7 @@ type pairOpts struct {
 	srvRcvBuf int    // SO_RCVBUF of the server before listen: small closes its window soon
 	cliRcvBuf int    // SO_RCVBUFFORCE of the client
 	cliSndBuf int    // SO_SNDBUFFORCE of the client
+	cliMSS    int    // TCP_MAXSEG of the client before connect
 }
 
 func sockaddr(ap netip.AddrPort) unix.Sockaddr {
@@ -105,6 +106,11 @@ func newPair(tb testing.TB, ns *netnstest.NetNS, o pairOpts) *pair {
 		p.cli = c
 		if o.cliRcvBuf > 0 {
 			if err := unix.SetsockoptInt(c, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, o.cliRcvBuf); err != nil {
+				return err
+			}
+		}
+		if o.cliMSS > 0 {
+			if err := unix.SetsockoptInt(c, unix.SOL_TCP, unix.TCP_MAXSEG, o.cliMSS); err != nil {
 				return err
 			}
 		}
