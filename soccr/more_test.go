@@ -524,3 +524,38 @@ func TestIntegrationPacedTimestamps(t *testing.T) {
 		return nil
 	})
 }
+
+// TestIntegrationFinWait1Push: the peer holds our FIN, only its ACK was
+// lost, and the restore queues the FIN again, unsent. The peer then
+// acknowledges beyond the restored socket's snd_nxt, and in FIN_WAIT1 the
+// kernel discards such segments, data included, answering with challenge
+// ACKs, until a timer sends the FIN (seconds). Resume pushes the FIN: no
+// challenge ACK may be needed.
+func TestIntegrationFinWait1Push(t *testing.T) {
+	netnstest.CheckFDs(t)
+	ns := netnstest.New(t)
+	p := newPair(t, ns, pairOpts{network: "tcp4"})
+	local, _ := unix.Getsockname(p.cli)
+	peer, _ := unix.Getpeername(p.cli)
+	ns.Nft(t, fmt.Sprintf("table inet acks { chain in { type filter hook input priority 0; tcp sport %d tcp dport %d drop; }; }",
+		addrPort(peer).Port(), addrPort(local).Port()))
+	if err := unix.Shutdown(p.cli, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p.srv, soccr.CloseWait)
+	st := p.checkpoint()
+	if st.State != soccr.FinWait1 {
+		t.Fatalf("saved %s, want FIN_WAIT1", st)
+	}
+	ns.Nft(t, "delete table inet acks")
+	var before map[string]int64
+	ns.MustDo(t, func() error { before = netstat(t); return nil })
+	p.restore(st)
+	p.pump(down, 64<<10, false, 20*time.Second)
+	ns.MustDo(t, func() error {
+		if d := netstat(t)["TcpExtTCPChallengeACK"] - before["TcpExtTCPChallengeACK"]; d != 0 {
+			t.Errorf("%d challenge ACKs: the peer's segments were discarded while our FIN was not sent", d)
+		}
+		return nil
+	})
+}
