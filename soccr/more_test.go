@@ -559,3 +559,38 @@ func TestIntegrationFinWait1Push(t *testing.T) {
 		return nil
 	})
 }
+
+// TestIntegrationResumeKick: unsent bytes behind a window the peer had
+// closed, restored twice within half a second while the peer reads in
+// between (its window updates dropped by the lock). The peer answers the
+// window probe of the first Resume, but ignores that of the second, within
+// net.ipv4.tcp_invalid_ratelimit of the first; the bytes then waited for
+// the zero-window probe timer, seconds. Resume pushes unsent bytes, so no
+// probe beyond the one of each Resume may be needed.
+func TestIntegrationResumeKick(t *testing.T) {
+	netnstest.CheckFDs(t)
+	ns := netnstest.New(t)
+	p := newPair(t, ns, pairOpts{network: "tcp4", srvRcvBuf: 64 << 10})
+	var before map[string]int64
+	ns.MustDo(t, func() error { before = netstat(t); return nil })
+	for round := range 2 {
+		p.write(up, 1<<20) // the server does not read: its window closes
+		waitFor(t, "the server's window to close, all sent bytes acknowledged", 5*time.Second, func() bool {
+			outq, _ := unix.IoctlGetInt(p.cli, unix.SIOCOUTQ)
+			return notsent(p.cli) > 0 && outq == notsent(p.cli)
+		})
+		st := p.checkpoint()
+		if st.Unsent == 0 || int(st.Unsent) != len(st.SendQueue) || st.Window == nil || st.Window.SndWnd >= st.MSSClamp {
+			t.Fatalf("round %d: saved %s (window %+v): want only unsent bytes, behind a closed window", round, st, st.Window)
+		}
+		p.readSome(up, 10*time.Millisecond) // window update dropped by the lock
+		p.restore(st)
+		p.expect(up, p.written[up], false, 20*time.Second)
+	}
+	ns.MustDo(t, func() error {
+		if d := netstat(t)["TcpExtTCPWinProbe"] - before["TcpExtTCPWinProbe"]; d > 2 {
+			t.Errorf("%d window probes for 2 resumes: unsent bytes waited for the zero-window probe timer", d)
+		}
+		return nil
+	})
+}
