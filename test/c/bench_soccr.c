@@ -83,18 +83,8 @@ static int addr_by_caller;
  * before closing it. */
 static void bench_checkpoint(int fd, struct ckpt *c)
 {
-	struct libsoccr_sk *h = libsoccr_pause(fd);
-	int ret;
+	struct libsoccr_sk *h = pause_save(fd, c);
 
-	H_CHECK(h, "libsoccr_pause(%d) failed", fd);
-	ret = libsoccr_save(h, &c->data, sizeof(c->data));
-	H_CHECK(ret == (int)sizeof(c->data), "libsoccr_save: %d", ret);
-	c->inq = libsoccr_get_queue_bytes(h, TCP_RECV_QUEUE, SOCCR_MEM_EXCL);
-	c->outq = libsoccr_get_queue_bytes(h, TCP_SEND_QUEUE, SOCCR_MEM_EXCL);
-	H_CHECK(!c->inq == !c->data.inq_len, "receive queue %p for %u bytes", c->inq, c->data.inq_len);
-	H_CHECK(!c->outq == !c->data.outq_len, "send queue %p for %u bytes", c->outq, c->data.outq_len);
-	c->src = libsoccr_get_addr(h, 1, SOCCR_MEM_EXCL);
-	c->dst = libsoccr_get_addr(h, 0, SOCCR_MEM_EXCL);
 	if (!c->src && !c->dst) {
 		addr_by_caller = 1;
 		c->src = sock_addr(fd, 1);

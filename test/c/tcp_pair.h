@@ -133,9 +133,10 @@ struct ckpt {
 	union libsoccr_addr *src, *dst;
 };
 
-/* checkpoint takes fd through pause, save, get_queue_bytes, get_addr, then
- * closes it in repair mode. */
-static inline void checkpoint(int fd, struct ckpt *c)
+/* pause_save takes fd through pause, save, get_queue_bytes and get_addr
+ * (c->src and c->dst stay NULL where the library gives no address) and
+ * returns the handle, still paused. */
+static inline struct libsoccr_sk *pause_save(int fd, struct ckpt *c)
 {
 	struct libsoccr_sk *h = libsoccr_pause(fd);
 	int ret;
@@ -149,6 +150,14 @@ static inline void checkpoint(int fd, struct ckpt *c)
 	H_CHECK(!c->outq == !c->data.outq_len, "send queue %p for %u bytes", c->outq, c->data.outq_len);
 	c->src = libsoccr_get_addr(h, 1, SOCCR_MEM_EXCL);
 	c->dst = libsoccr_get_addr(h, 0, SOCCR_MEM_EXCL);
+	return h;
+}
+
+/* checkpoint takes fd through pause_save, then closes it in repair mode. */
+static inline void checkpoint(int fd, struct ckpt *c)
+{
+	struct libsoccr_sk *h = pause_save(fd, c);
+
 	H_CHECK(c->src && c->dst, "libsoccr_get_addr: %p %p", (void *)c->src, (void *)c->dst);
 	libsoccr_release(h);
 	close(fd);
