@@ -27,6 +27,19 @@ type Result struct {
 // Save, and its Result says why. o.Alloc, if set, is called from several
 // goroutines at once; if nil, the queues are carved from shared blocks.
 func CheckpointAll(fds []int, o SaveOptions) []Result {
+	return checkpointAll(fds, o, false)
+}
+
+// CheckpointCloseAll is CheckpointAll for sockets the caller is done with,
+// as when they move to another host: each socket checkpointed is closed by
+// the thread that checkpointed it (in repair mode: the peer sees nothing),
+// so that the closes are spread over the cores too, and its Result.FD is
+// -1. A socket whose checkpoint failed stays open and goes on.
+func CheckpointCloseAll(fds []int, o SaveOptions) []Result {
+	return checkpointAll(fds, o, true)
+}
+
+func checkpointAll(fds []int, o SaveOptions, closeDone bool) []Result {
 	res := make([]Result, len(fds))
 	for i := range res {
 		res[i].FD = fds[i]
@@ -36,7 +49,12 @@ func CheckpointAll(fds []int, o SaveOptions) []Result {
 		o.Alloc = a.alloc
 	}
 	parallel(len(fds), func(i int) {
-		res[i].State, res[i].Err = checkpointOne(fds[i], &o)
+		r := &res[i]
+		r.State, r.Err = checkpointOne(fds[i], &o)
+		if closeDone && r.Err == nil {
+			unix.Close(fds[i])
+			r.FD = -1
+		}
 	})
 	return res
 }
@@ -82,29 +100,14 @@ func checkpointOne(fd int, o *SaveOptions) (*State, error) {
 }
 
 // RestoreAll restores every state into a new socket, as Restore does for
-// one, spread over GOMAXPROCS threads, then resumes them (see ResumeAll).
-// Result.FD is the new socket, which the caller owns. The sockets are made
-// in the network namespace of the calling thread, whichever threads do the
-// work. On failure a connection's Result holds the error and nothing of it
-// is left open.
+// one, spread over GOMAXPROCS threads, each connection resumed by the
+// thread that restored it, right after its restore (see ResumeAll for how
+// the sending paces itself). Result.FD is the new socket, which the caller
+// owns. The sockets are made in the network namespace of the calling
+// thread, whichever threads do the work. On failure a connection's Result
+// holds the error and nothing of it is left open.
 func RestoreAll(states []*State) []Result {
-	res := RestorePausedAll(states)
-	conns := make([]*Conn, len(res))
-	for i := range res {
-		conns[i] = res[i].Conn
-	}
-	for i, err := range ResumeAll(conns) {
-		r := &res[i]
-		if r.Conn == nil {
-			continue
-		}
-		if err != nil {
-			unix.Close(r.FD) // in repair mode: nothing reaches the peer
-			r.FD, r.Err = -1, err
-		}
-		r.Conn = nil
-	}
-	return res
+	return restoreAll(states, true)
 }
 
 // RestorePausedAll is RestoreAll without the resume: every restored socket
@@ -112,12 +115,23 @@ func RestoreAll(states []*State) []Result {
 // lock first and then call ResumeAll. Result.Conn is the paused handle and
 // Result.FD its socket, which the caller owns.
 func RestorePausedAll(states []*State) []Result {
+	return restoreAll(states, false)
+}
+
+// restoreAll is RestoreAll (resume) and RestorePausedAll. Resuming each
+// connection as soon as it is restored finds its socket still in the CPU's
+// caches; a second pass over thousands of sockets would not.
+func restoreAll(states []*State, resume bool) []Result {
 	res := make([]Result, len(states))
 	err := inCallerNetns(len(states), func(i int) {
 		r := &res[i]
 		r.FD = -1
 		if states[i] == nil {
 			r.Err = &OpError{Op: "restore", Step: StepCheck, FD: -1, Err: fmt.Errorf("%w: nil state", ErrBadState)}
+			return
+		}
+		if resume {
+			r.FD, r.Err = Restore(states[i])
 			return
 		}
 		c, err := RestorePaused(states[i])

@@ -99,6 +99,12 @@ func readExactly(fd int, want []byte, d time.Duration) error {
 // all from a thread locked in the test's namespace (the workers run on
 // other threads and must join it), and checks the byte streams of a sample.
 func TestIntegrationBulkRoundTrip(t *testing.T) {
+	t.Run("CheckpointAll", func(t *testing.T) { bulkRoundTrip(t, soccr.CheckpointAll, false) })
+	// The same, each socket closed by the thread that checkpointed it.
+	t.Run("CheckpointCloseAll", func(t *testing.T) { bulkRoundTrip(t, soccr.CheckpointCloseAll, true) })
+}
+
+func bulkRoundTrip(t *testing.T, checkpointAll func([]int, soccr.SaveOptions) []soccr.Result, closes bool) {
 	netnstest.CheckFDs(t)
 	ns := netnstest.New(t)
 	const n, queue, lost = 200, 4 << 10, 2 << 10
@@ -119,7 +125,7 @@ func TestIntegrationBulkRoundTrip(t *testing.T) {
 		}
 		cookie := netnsCookie(t, conns[0].Server)
 
-		ck := soccr.CheckpointAll(fds, soccr.SaveOptions{NoSockopts: true})
+		ck := checkpointAll(fds, soccr.SaveOptions{NoSockopts: true})
 		states := make([]*soccr.State, n)
 		for i, r := range ck {
 			if r.Err != nil {
@@ -129,7 +135,16 @@ func TestIntegrationBulkRoundTrip(t *testing.T) {
 				return fmt.Errorf("checkpoint %d: %s: want %d bytes received, %d sent and unacknowledged", i, r.State, queue, lost)
 			}
 			states[i] = r.State
-			unix.Close(conns[i].Client)
+			if closes {
+				if r.FD != -1 {
+					return fmt.Errorf("checkpoint %d: FD %d, want -1 for a closed socket", i, r.FD)
+				}
+				if _, err := unix.FcntlInt(uintptr(fds[i]), unix.F_GETFD, 0); err != unix.EBADF {
+					return fmt.Errorf("checkpoint %d: fd %d still open (%v)", i, fds[i], err)
+				}
+			} else {
+				unix.Close(conns[i].Client)
+			}
 			conns[i].Client = -1
 		}
 

@@ -45,7 +45,9 @@
 //
 // CheckpointAll, RestoreAll, RestorePausedAll and ResumeAll do the same for
 // many connections, spread over GOMAXPROCS threads, with one Result per
-// connection. A restored connection that held bytes sent but not
+// connection; CheckpointCloseAll also closes each socket it checkpointed,
+// in the thread that did, for sockets that move elsewhere. A restored
+// connection that held bytes sent but not
 // acknowledged sends them at once on Resume rather than after its first
 // retransmission timeout.
 //
