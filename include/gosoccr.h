@@ -195,13 +195,15 @@ extern "C" {
  * handle give, and what libsoccr_restore takes.
  */
 struct gosoccr_tcp_conn {
-	int fd;     /* checkpoint: the socket (in, the caller's);
+	int fd;     /* checkpoint: the socket (in, the caller's; -1 out once
+	             * gosoccr_checkpoint_close_all closed it);
 	             * restore: the new socket (out, the caller's), -1 on failure */
 	int result; /* out: 0, or a negative errno value for this connection */
 	struct libsoccr_sk_data data; /* checkpoint: out; restore: in */
 	union libsoccr_addr src;      /* our address: checkpoint out, restore in */
 	union libsoccr_addr dst;      /* the peer's address: the same */
-	char *recv_queue; /* data.inq_len bytes received, not read; NULL if 0 */
+	char *recv_queue; /* data.inq_len bytes received, not read; NULL if 0
+	                   * (after a checkpoint: the library's, see below) */
 	char *send_queue; /* data.outq_len bytes written, not acknowledged; NULL if 0 */
 };
 
@@ -218,7 +220,11 @@ struct gosoccr_tcp_conn {
  * restore, and needs CAP_NET_ADMIN.
  *
  * Ownership: recv_queue and send_queue of each successful connection are
- * malloc()-ed by the library and belong to the caller, who free()s them.
+ * the library's memory, lent to the caller until it gives them back with
+ * gosoccr_free_queues (or gosoccr_free_queue): they are carved from
+ * mappings shared by the connections of one call, not malloc()-ed, so they
+ * must not be passed to free(). They may be given back in any order, from
+ * any thread; a mapping goes when its last queue does.
  *
  * States checkpointed: SYN_SENT, ESTABLISHED, FIN_WAIT1, FIN_WAIT2,
  * CLOSE_WAIT, LAST_ACK, CLOSING, and CLOSE after both FINs.
@@ -235,6 +241,30 @@ struct gosoccr_tcp_conn {
  * NULL and n > 0.
  */
 int gosoccr_checkpoint_all(struct gosoccr_tcp_conn *conns, size_t n);
+
+/*
+ * gosoccr_checkpoint_close_all is gosoccr_checkpoint_all for sockets the
+ * caller is done with, as when the connections move to another host: each
+ * socket checkpointed is closed by the thread that checkpointed it (in
+ * repair mode: the peer sees nothing), so that the closes are spread over
+ * the cores too, and its fd is set to -1. A connection that fails keeps its
+ * fd, open and out of repair mode, as in gosoccr_checkpoint_all.
+ *
+ * Ownership and returns: as gosoccr_checkpoint_all.
+ */
+int gosoccr_checkpoint_close_all(struct gosoccr_tcp_conn *conns, size_t n);
+
+/*
+ * gosoccr_free_queues gives back the queues that gosoccr_checkpoint_all or
+ * gosoccr_checkpoint_close_all lent to conns[0..n-1] and sets recv_queue
+ * and send_queue to NULL; NULL queues are skipped. Only for queues of those
+ * calls: a buffer of the caller's own (say, read from an image for
+ * gosoccr_restore_all) is the caller's to free.
+ */
+void gosoccr_free_queues(struct gosoccr_tcp_conn *conns, size_t n);
+
+/* gosoccr_free_queue gives back one such queue; NULL is ignored. */
+void gosoccr_free_queue(char *queue);
 
 /*
  * gosoccr_restore_all restores conns[0..n-1] at once, spread over the

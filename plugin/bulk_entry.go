@@ -4,6 +4,7 @@ package main
 #include <stdlib.h>
 #include "gosoccr.h"
 #include "soccr_abi.h"
+#include "bulk_entry.h"
 */
 import "C"
 
@@ -55,13 +56,14 @@ func bulkErrno(err error) C.int {
 	return -C.int(syscall.EIO)
 }
 
-// gosoccrCheckpointAll is gosoccr_checkpoint_all: it checkpoints
-// conns[i].fd for every i, filling data, the addresses and the queues
-// (malloc()-ed here, free()-d by the caller). Returns how many failed, or
-// -EINVAL for a NULL array.
+// gosoccrCheckpointAll is gosoccr_checkpoint_all (closeDone 0) and
+// gosoccr_checkpoint_close_all: it checkpoints conns[i].fd for every i,
+// filling data, the addresses and the queues (malloc()-ed here, free()-d by
+// the caller); with closeDone, each socket checkpointed is closed and its
+// fd set to -1. Returns how many failed, or -EINVAL for a NULL array.
 //
 //export gosoccrCheckpointAll
-func gosoccrCheckpointAll(p *C.struct_gosoccr_tcp_conn, n C.size_t) (ret C.int) {
+func gosoccrCheckpointAll(p *C.struct_gosoccr_tcp_conn, n C.size_t, closeDone C.int) (ret C.int) {
 	defer recoverErrno("checkpoint all", &ret)
 	conns := connsOf(p, n)
 	if conns == nil && n > 0 {
@@ -76,21 +78,18 @@ func gosoccrCheckpointAll(p *C.struct_gosoccr_tcp_conn, n C.size_t) (ret C.int) 
 		conns[i].src = C.union_libsoccr_addr{}
 		conns[i].dst = C.union_libsoccr_addr{}
 	}
-	// Queue bytes go straight from the kernel into C memory. A failed save
-	// may leave a buffer behind: whatever no result holds is freed.
-	var mu sync.Mutex
-	bufs := make(map[unsafe.Pointer]bool)
-	alloc := func(n int) []byte {
-		q := C.malloc(C.size_t(n))
-		if q == nil {
-			return nil // the engine reports ENOMEM
-		}
-		mu.Lock()
-		bufs[q] = true
-		mu.Unlock()
-		return unsafe.Slice((*byte)(q), n)
+	// Queue bytes go straight from the kernel into C memory, carved from
+	// blocks shared by the connections of this call.
+	qa := &qarena{}
+	defer qa.close()
+	alloc := qa.alloc
+	o := soccr.SaveOptions{Alloc: alloc, NoSockopts: true}
+	var res []soccr.Result
+	if closeDone != 0 {
+		res = soccr.CheckpointCloseAll(fds, o)
+	} else {
+		res = soccr.CheckpointAll(fds, o)
 	}
-	res := soccr.CheckpointAll(fds, soccr.SaveOptions{Alloc: alloc, NoSockopts: true})
 	failed := 0
 	for i, r := range res {
 		c := &conns[i]
@@ -100,20 +99,91 @@ func gosoccrCheckpointAll(p *C.struct_gosoccr_tcp_conn, n C.size_t) (ret C.int) 
 			failed++
 			continue
 		}
+		c.fd = C.int(r.FD) // -1 once closed
 		st := r.State
 		fillData(&c.data, st)
-		c.recv_queue = (*C.char)(bufPtr(st.RecvQueue))
-		c.send_queue = (*C.char)(bufPtr(st.SendQueue))
-		delete(bufs, unsafe.Pointer(c.recv_queue))
-		delete(bufs, unsafe.Pointer(c.send_queue))
+		c.recv_queue = (*C.char)(qa.hold(st.RecvQueue))
+		c.send_queue = (*C.char)(qa.hold(st.SendQueue))
 		putAddr(&c.src, st.Local)
 		putAddr(&c.dst, st.Remote)
 		c.result = 0
 	}
-	for q := range bufs {
-		C.free(q)
-	}
 	return C.int(failed)
+}
+
+// qarena carves the queues of one gosoccr_checkpoint_all call out of
+// blocks of bulk_entry.c (struct qblock): one mapping of qblockSize bytes
+// for many connections instead of a malloc() per queue, whose arenas grow
+// by mprotect() calls that serialize the threads of the call. A queue
+// larger than a quarter of a block gets a block of its own.
+type qarena struct {
+	mu     sync.Mutex
+	cur    unsafe.Pointer // the block being carved, nil at first
+	off    uintptr        // the next free byte of cur
+	blocks []unsafe.Pointer
+}
+
+const (
+	qblockSize   = 4 << 20 // two huge pages
+	qblockPrefix = C.QBLOCK_PREFIX
+	qblockHead   = (C.sizeof_struct_qblock + qblockPrefix - 1) &^ (qblockPrefix - 1)
+)
+
+// alloc returns n bytes of C memory for a queue (nil when out of memory:
+// the engine then reports ENOMEM). Safe for concurrent use.
+func (a *qarena) alloc(n int) []byte {
+	need := qblockPrefix + (uintptr(n)+qblockPrefix-1)&^(qblockPrefix-1)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	blk, off := a.cur, a.off
+	if need > qblockSize/4 {
+		blk, off = a.newBlock(qblockHead + need)
+	} else if blk == nil || off+need > qblockSize {
+		blk, off = a.newBlock(qblockSize)
+		a.cur = blk
+	}
+	if blk == nil {
+		return nil
+	}
+	*(*unsafe.Pointer)(unsafe.Add(blk, off)) = blk
+	q := unsafe.Add(blk, off+qblockPrefix)
+	if blk == a.cur {
+		a.off = off + need
+	}
+	return unsafe.Slice((*byte)(q), n)
+}
+
+// newBlock maps a block of size bytes and returns it with the offset of its
+// first queue slot; nil when the mapping fails.
+func (a *qarena) newBlock(size uintptr) (unsafe.Pointer, uintptr) {
+	blk := C.gosoccr_qblock_new(C.size_t(size))
+	if blk == nil {
+		return nil, 0
+	}
+	a.blocks = append(a.blocks, blk)
+	return blk, qblockHead
+}
+
+// hold counts q, a queue handed to the caller, in its block's refs, and
+// returns its address (nil for an empty queue).
+func (a *qarena) hold(q []byte) unsafe.Pointer {
+	if len(q) == 0 {
+		return nil
+	}
+	p := unsafe.Pointer(unsafe.SliceData(q))
+	blk := (*C.struct_qblock)(*(*unsafe.Pointer)(unsafe.Add(p, -qblockPrefix)))
+	(*(*int64)(unsafe.Pointer(&blk.refs)))++ // before the caller sees any queue
+	return p
+}
+
+// close unmaps the blocks no queue was handed out of (every save that used
+// them failed).
+func (a *qarena) close() {
+	for _, blk := range a.blocks {
+		if (*C.struct_qblock)(blk).refs == 0 {
+			C.gosoccr_qblock_unmap(blk)
+		}
+	}
 }
 
 // fillData writes st into d as libsoccr_save does.
@@ -171,34 +241,11 @@ func gosoccrRestoreAll(p *C.struct_gosoccr_tcp_conn, n C.size_t, unlock C.int) (
 		sk.src_addr, sk.dst_addr = &c.src, &c.dst
 		states[i], bad[i] = stateOf(&sk, &c.data)
 	}
-	res := soccr.RestorePausedAll(states)
-	handles := make([]*soccr.Conn, len(res))
-	var tuples []hooks.Tuple
-	for i, r := range res {
-		if r.Err == nil && bad[i] == nil {
-			handles[i] = r.Conn
-			tuples = append(tuples, hooks.TupleOf(states[i]))
-		}
-	}
-	if unlock != 0 && len(tuples) > 0 {
-		if err := hooks.Unlock(tuples...); err != nil {
-			// Resumed under the lock, they would send into it: close
-			// them (in repair mode, silently), and the lock stays.
-			criuLog(logError, "%s: %v", what, err)
-			for i, h := range handles {
-				if h != nil {
-					syscall.Close(h.FD())
-					handles[i] = nil
-					res[i] = soccr.Result{FD: -1, Err: err}
-				}
-			}
-		}
-	}
-	for i, err := range soccr.ResumeAll(handles) {
-		if handles[i] != nil && err != nil {
-			syscall.Close(handles[i].FD()) // still in repair mode: nothing reaches the peer
-			res[i] = soccr.Result{FD: -1, Err: err}
-		}
+	var res []soccr.Result
+	if unlock == 0 {
+		res = soccr.RestoreAll(states) // each resumed right after its restore
+	} else {
+		res = restoreUnlockAll(states, what)
 	}
 	failed := 0
 	for i, r := range res {
@@ -217,6 +264,42 @@ func gosoccrRestoreAll(p *C.struct_gosoccr_tcp_conn, n C.size_t, unlock C.int) (
 		failed++
 	}
 	return C.int(failed)
+}
+
+// restoreUnlockAll restores states paused, lifts the network lock of those
+// restored in one transaction, and resumes them. If the unlock fails, the
+// restored sockets are closed (in repair mode, silently) and get its error.
+func restoreUnlockAll(states []*soccr.State, what string) []soccr.Result {
+	res := soccr.RestorePausedAll(states)
+	handles := make([]*soccr.Conn, len(res))
+	var tuples []hooks.Tuple
+	for i, r := range res {
+		if r.Err == nil {
+			handles[i] = r.Conn
+			tuples = append(tuples, hooks.TupleOf(states[i]))
+		}
+	}
+	if len(tuples) > 0 {
+		if err := hooks.Unlock(tuples...); err != nil {
+			// Resumed under the lock, they would send into it: close
+			// them, and the lock stays.
+			criuLog(logError, "%s: %v", what, err)
+			for i, h := range handles {
+				if h != nil {
+					syscall.Close(h.FD())
+					handles[i] = nil
+					res[i] = soccr.Result{FD: -1, Err: err}
+				}
+			}
+		}
+	}
+	for i, err := range soccr.ResumeAll(handles) {
+		if handles[i] != nil && err != nil {
+			syscall.Close(handles[i].FD()) // still in repair mode: nothing reaches the peer
+			res[i] = soccr.Result{FD: -1, Err: err}
+		}
+	}
+	return res
 }
 
 // putAddr writes ap into a (zeroed) as a sockaddr_in, or a sockaddr_in6

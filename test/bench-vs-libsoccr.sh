@@ -104,7 +104,7 @@ bins=(bench_soccr bench_soccr_ref)
 name() { [[ $1 == bench_soccr ]] && echo gosoccr || echo "libsoccr (CRIU 4.2.1)"; }
 
 # run BIN N Q ROUND: one timed run; its output in $out. BIN bench_soccr_bulk
-# is bench_soccr -b (gosoccr_checkpoint_all and gosoccr_restore_all).
+# is bench_soccr -b (gosoccr_checkpoint_close_all and gosoccr_restore_all).
 run() {
 	local f=$out/$1.n$2.q$3.r$4.txt bin=$1 flags=()
 	if [[ $bin == bench_soccr_bulk ]]; then bin=bench_soccr flags=(-b); fi
@@ -195,7 +195,7 @@ for c in "${cases[@]}"; do
 		read -r cm clo chi < <(summ "${files[@]}" 'checkpoint: [0-9]* connections,')
 		read -r rm rlo rhi < <(summ "${files[@]}" 'restore: [0-9]* connections,')
 		read -r pm _ _ < <(summ "${files[@]}" 'peak RSS:')
-		echo "| | gosoccr bulk (gosoccr_checkpoint_all, close, gosoccr_restore_all; $(nproc) cores) | $(fmt "$cm" "$clo" "$chi") | $(fmt "$rm" "$rlo" "$rhi") | $pm | | |"
+		echo "| | gosoccr bulk (gosoccr_checkpoint_close_all, gosoccr_restore_all; $(nproc) cores) | $(fmt "$cm" "$clo" "$chi") | $(fmt "$rm" "$rlo" "$rhi") | $pm | | |"
 		total=$(awk -v a="$cm" -v b="$rm" 'BEGIN { print a + b }')
 		reft=$(awk -v a="${med[bench_soccr_ref.c]}" -v b="${med[bench_soccr_ref.r]}" 'BEGIN { print a + b }')
 		echo "| | bulk/libsoccr, checkpoint + restore | $(ratio "$total" "$reft") ($total vs $reft µs/conn) | | | | |"

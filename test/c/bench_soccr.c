@@ -96,9 +96,9 @@ static void bench_checkpoint(int fd, struct ckpt *c)
 }
 
 #ifdef HAVE_BULK
-/* bulk_checkpoint checkpoints the clients of p[0..n-1] in one call and
- * closes them, as n bench_checkpoint calls do one by one; the results go
- * to c (queues malloc()-ed, as bench_checkpoint's). */
+/* bulk_checkpoint checkpoints the clients of p[0..n-1] in one call, which
+ * also closes them, as n bench_checkpoint calls do one by one; the results
+ * go to c (queues lent by the library until bulk_restore gives them back). */
 static struct gosoccr_tcp_conn *bulk_checkpoint(struct pair *p, struct ckpt *c, int n)
 {
 	struct gosoccr_tcp_conn *t = calloc(n, sizeof(*t));
@@ -107,10 +107,10 @@ static struct gosoccr_tcp_conn *bulk_checkpoint(struct pair *p, struct ckpt *c, 
 	H_CHECK(t, "out of memory");
 	for (int i = 0; i < n; i++)
 		t[i].fd = p[i].cli;
-	failed = gosoccr_checkpoint_all(t, n);
-	H_CHECK(failed == 0, "gosoccr_checkpoint_all: %d failed (first result %d)", failed, t[0].result);
+	failed = gosoccr_checkpoint_close_all(t, n);
+	H_CHECK(failed == 0, "gosoccr_checkpoint_close_all: %d failed (first result %d)", failed, t[0].result);
 	for (int i = 0; i < n; i++) {
-		close(p[i].cli);
+		H_CHECK(t[i].fd == -1, "connection %d: fd %d left open", i, t[i].fd);
 		c[i].data = t[i].data;
 		c[i].inq = t[i].recv_queue;
 		c[i].outq = t[i].send_queue;
@@ -124,11 +124,9 @@ static void bulk_restore(struct pair *p, struct gosoccr_tcp_conn *t, int n)
 	int failed = gosoccr_restore_all(t, n);
 
 	H_CHECK(failed == 0, "gosoccr_restore_all: %d failed (first result %d)", failed, t[0].result);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		p[i].cli = t[i].fd;
-		free(t[i].recv_queue);
-		free(t[i].send_queue);
-	}
+	gosoccr_free_queues(t, n);
 }
 #endif
 
@@ -230,7 +228,7 @@ int main(int argc, char **argv)
 			bench_checkpoint(p[i].cli, &c[i]);
 	t_ckpt = h_now_us() - t0;
 	if (bulk)
-		printf("bulk: gosoccr_checkpoint_all and gosoccr_restore_all over all %d at once\n", n);
+		printf("bulk: gosoccr_checkpoint_close_all and gosoccr_restore_all over all %d at once\n", n);
 	printf("checkpoint: %d connections, %.1f us per connection (unsent %u bytes in the first)\n", n,
 	       t_ckpt / n, c[0].data.unsq_len);
 	if (strcmp(phase, "checkpoint") == 0)

@@ -1,6 +1,7 @@
 /*
  * test_bulk: the bulk entry points of libgosoccr.so (include/gosoccr.h),
- * gosoccr_checkpoint_all, gosoccr_restore_all and
+ * gosoccr_checkpoint_all, gosoccr_checkpoint_close_all, gosoccr_free_queues,
+ * gosoccr_restore_all and
  * gosoccr_restore_unlock_all, with the network lock (gosoccr_lock,
  * gosoccr_unlock, gosoccr_lock_cleanup, the locker) around them as the
  * header orders it: lock, checkpoint, close, then restore and unlock
@@ -281,15 +282,21 @@ static void lock_clients(struct conn *c, size_t n, struct gosoccr_tuple *t, int 
 }
 
 /* check_saved checks what gosoccr_checkpoint_all said of c against the
- * socket it came from (still open, in repair mode) and its peer. */
-static void check_saved(const struct gosoccr_tcp_conn *t, const struct conn *c, size_t i)
+ * socket it came from (still open, in repair mode) and its peer; or, where
+ * gosoccr_checkpoint_close_all closed it, against closed, its addresses
+ * read before. */
+static void check_saved(const struct gosoccr_tcp_conn *t, const struct conn *c, const struct gosoccr_tuple *closed,
+			size_t i)
 {
 	union libsoccr_addr a;
 	socklen_t len = sizeof(a);
 	int srv_inq = ioctl_int(c->srv, SIOCINQ);
 
 	H_CHECK(t->result == 0, "conn %zu (%s): result %d (%s)", i, kind_name[c->kind], t->result, strerror(-t->result));
-	H_CHECK(t->fd == c->cli, "conn %zu: fd %d changed to %d", i, c->cli, t->fd);
+	if (closed)
+		H_CHECK(t->fd == -1, "conn %zu: fd %d after gosoccr_checkpoint_close_all, want -1", i, t->fd);
+	else
+		H_CHECK(t->fd == c->cli, "conn %zu: fd %d changed to %d", i, c->cli, t->fd);
 	H_CHECK(t->data.state == ST_ESTABLISHED, "conn %zu: state %u", i, t->data.state);
 	H_CHECK(t->data.inq_len == c->down.sent, "conn %zu: inq_len %u, the client holds %zu unread", i,
 		t->data.inq_len, c->down.sent);
@@ -314,6 +321,11 @@ static void check_saved(const struct gosoccr_tcp_conn *t, const struct conn *c, 
 	}
 	H_CHECK(t->src.sa.sa_family == (c->kind == PAIR_V4 ? AF_INET : AF_INET6), "conn %zu (%s): src family %d", i,
 		kind_name[c->kind], t->src.sa.sa_family);
+	if (closed) {
+		H_CHECK(addr_eq(&closed->local, &t->src), "conn %zu: src is not the socket's own address", i);
+		H_CHECK(addr_eq(&closed->remote, &t->dst), "conn %zu: dst is not the socket's peer", i);
+		return;
+	}
 	H_SYS(getsockname(c->cli, &a.sa, &len));
 	H_CHECK(addr_eq(&a, &t->src), "conn %zu: src is not the socket's own address", i);
 	len = sizeof(a);
@@ -337,8 +349,8 @@ static void take_restored(const struct gosoccr_tcp_conn *t, struct conn *c, size
 	c->cli = t->fd;
 }
 
-/* drop_queues overwrites the caller's queue buffers and frees them: a
- * library that kept them would send garbage. */
+/* drop_queues overwrites the queue buffers the library lent and gives them
+ * back: a library that kept them would send garbage. */
 static void drop_queues(struct gosoccr_tcp_conn *t, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -346,10 +358,43 @@ static void drop_queues(struct gosoccr_tcp_conn *t, size_t n)
 			memset(t[i].recv_queue, 0xa5, t[i].data.inq_len);
 		if (t[i].send_queue)
 			memset(t[i].send_queue, 0x5a, t[i].data.outq_len);
-		free(t[i].recv_queue);
-		free(t[i].send_queue);
+	}
+	gosoccr_free_queues(t, n);
+	for (size_t i = 0; i < n; i++)
+		H_CHECK(!t[i].recv_queue && !t[i].send_queue, "conn %zu: queues left after gosoccr_free_queues", i);
+}
+
+/* queue_sum is a checksum of the queues of t. */
+static uint64_t queue_sum(const struct gosoccr_tcp_conn *t)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (uint32_t k = 0; k < t->data.inq_len; k++)
+		h = (h ^ (uint8_t)t->recv_queue[k]) * 1099511628211ull;
+	for (uint32_t k = 0; k < t->data.outq_len; k++)
+		h = (h ^ (uint8_t)t->send_queue[k]) * 1099511628211ull;
+	return h;
+}
+
+/* free_odd_queues gives back the queues of the odd entries of t, one by
+ * one with gosoccr_free_queue, and checks that those of the even entries,
+ * which share their mappings, keep their bytes. */
+static void free_odd_queues(struct gosoccr_tcp_conn *t, size_t n)
+{
+	uint64_t *sum = calloc(n, sizeof(*sum));
+
+	H_CHECK(sum, "out of memory");
+	for (size_t i = 0; i < n; i += 2)
+		sum[i] = queue_sum(&t[i]);
+	for (size_t i = 1; i < n; i += 2) {
+		gosoccr_free_queue(t[i].recv_queue);
+		gosoccr_free_queue(t[i].send_queue);
 		t[i].recv_queue = t[i].send_queue = NULL;
 	}
+	gosoccr_free_queue(NULL);
+	for (size_t i = 0; i < n; i += 2)
+		H_CHECK(queue_sum(&t[i]) == sum[i], "conn %zu: its queues changed when others were given back", i);
+	free(sum);
 }
 
 static void close_conns(struct conn *c, size_t n)
@@ -366,6 +411,9 @@ static void close_conns(struct conn *c, size_t n)
  * (the client holds unsent bytes); unread bytes both ways and writes
  * under the lock (the server's are sent and dropped, the client's
  * stay queued); bytes the client sent that were never acknowledged.
+ * Checkpointed and closed by gosoccr_checkpoint_close_all, restored by
+ * gosoccr_restore_unlock_all; their queues are given back half one by one,
+ * half at once.
  */
 static void many_mixed(void)
 {
@@ -376,7 +424,7 @@ static void many_mixed(void)
 	struct gosoccr_tuple *tu = calloc(N, sizeof(*tu));
 	size_t unsent = 0, unacked = 0, fam[3] = { 0 };
 	double t0;
-	int ret;
+	int ret, fds;
 
 	H_CHECK(c && t && tu, "calloc");
 	listeners_open(&l);
@@ -420,16 +468,20 @@ static void many_mixed(void)
 	for (int i = 0; i < N; i++)
 		t[i] = (struct gosoccr_tcp_conn){ .fd = c[i].cli, .result = 12345 };
 
+	fds = h_count_fds();
 	t0 = h_now_us();
-	ret = gosoccr_checkpoint_all(t, N);
-	printf("  checkpoint_all of %d: %d failed, %.1f ms\n", N, ret, (h_now_us() - t0) / 1e3);
-	H_CHECK(ret == 0, "gosoccr_checkpoint_all: %d failed", ret);
+	ret = gosoccr_checkpoint_close_all(t, N);
+	printf("  checkpoint_close_all of %d: %d failed, %.1f ms\n", N, ret, (h_now_us() - t0) / 1e3);
+	H_CHECK(ret == 0, "gosoccr_checkpoint_close_all: %d failed", ret);
+	/* In repair mode when closed: the server sees nothing. */
+	H_CHECK(h_count_fds() == fds - N, "%d fds open after gosoccr_checkpoint_close_all, want %d", h_count_fds(),
+		fds - N);
 	for (int i = 0; i < N; i++) {
 		/* The server's bytes written under the lock never arrived. */
 		size_t late = (i / 3) % 5 == 3 ? 7000 : (i / 3) % 5 == 4 ? 3000 : 0;
 
 		c[i].down.sent -= late;
-		check_saved(&t[i], &c[i], i);
+		check_saved(&t[i], &c[i], &tu[i], i);
 		c[i].down.sent += late;
 		fam[c[i].kind]++;
 		unsent += t[i].data.unsq_len > 0;
@@ -443,8 +495,6 @@ static void many_mixed(void)
 	}
 	printf("  saved: %zu v4, %zu v6, %zu v4-mapped; %zu with unsent bytes, %zu with unacknowledged bytes\n",
 	       fam[0], fam[1], fam[2], unsent, unacked);
-	for (int i = 0; i < N; i++)
-		close(c[i].cli); /* in repair mode: the server sees nothing */
 
 	/* Restored paused, unlocked, resumed: gosoccr_restore_unlock_all. */
 	for (int i = 0; i < N; i++)
@@ -452,6 +502,7 @@ static void many_mixed(void)
 	t0 = h_now_us();
 	ret = gosoccr_restore_unlock_all(t, N);
 	printf("  restore_unlock_all of %d: %d failed, %.1f ms\n", N, ret, (h_now_us() - t0) / 1e3);
+	free_odd_queues(t, N);
 	drop_queues(t, N);
 	H_CHECK(ret == 0, "gosoccr_restore_unlock_all: %d failed", ret);
 	H_CHECK(lock_table() != 1 || system("nft list set inet gosoccr v4 | grep -q '127.0.0.1'") != 0,
@@ -526,9 +577,9 @@ static void checkpoint_failures(void)
 		printf("  [%d] %s: fd %d result %d (%s)\n", i, what[i], t[i].fd, t[i].result,
 		       t[i].result ? strerror(-t[i].result) : "ok");
 	H_CHECK(ret == 7, "gosoccr_checkpoint_all: %d failed, want 7", ret);
-	check_saved(&t[0], &c[0], 0);
-	check_saved(&t[3], &c[1], 3);
-	check_saved(&t[7], &c[2], 7);
+	check_saved(&t[0], &c[0], NULL, 0);
+	check_saved(&t[3], &c[1], NULL, 3);
+	check_saved(&t[7], &c[2], NULL, 7);
 	for (int i = 0; i < 10; i++) {
 		if (i == 0 || i == 3 || i == 7)
 			continue;
@@ -668,7 +719,7 @@ static void restore_bad_data(void)
 	ret = gosoccr_checkpoint_all(t, N);
 	H_CHECK(ret == 0, "gosoccr_checkpoint_all: %d failed", ret);
 	for (int i = 0; i < N; i++) {
-		check_saved(&t[i], &c[i], i);
+		check_saved(&t[i], &c[i], NULL, i);
 		close(c[i].cli);
 	}
 	lock_clients(c, N, tu, 0);
@@ -677,7 +728,7 @@ static void restore_bad_data(void)
 	t[1].data.unsq_len = t[1].data.outq_len + 1;
 	t[3].src.sa.sa_family = AF_UNIX;
 	H_CHECK(t[4].data.inq_len > 0, "no receive queue to drop");
-	free(t[4].recv_queue);
+	gosoccr_free_queue(t[4].recv_queue);
 	t[4].recv_queue = NULL;
 	H_CHECK(c[5].kind == PAIR_MAPPED && IN6_IS_ADDR_V4MAPPED(&t[5].dst.v6.sin6_addr), "conn 5 is not v4-mapped");
 	t[5].dst.v6.sin6_addr = in6addr_loopback; /* a v4-mapped source, an IPv6 peer */
@@ -693,7 +744,10 @@ static void restore_bad_data(void)
 	for (int i = 0; i <= N; i++)
 		printf("  [%d] %s: fd %d result %d (%s)\n", i, what[i], t[i].fd, t[i].result,
 		       t[i].result ? strerror(-t[i].result) : "ok");
-	drop_queues(t, N + 1);
+	free(t[DUP].recv_queue); /* the copy's queues are this test's own */
+	free(t[DUP].send_queue);
+	t[DUP].recv_queue = t[DUP].send_queue = NULL;
+	drop_queues(t, N);
 	H_CHECK(ret == N - GOOD + 1, "gosoccr_restore_all: %d failed, want %d", ret, N - GOOD + 1);
 	H_CHECK(h_count_fds() == fds + GOOD, "%d fds open after the restore, want %d", h_count_fds(), fds + GOOD);
 	for (int i = 0; i < N; i++) {
