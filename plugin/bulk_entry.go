@@ -124,7 +124,7 @@ type qarena struct {
 }
 
 const (
-	qblockSize   = 4 << 20 // two huge pages
+	qblockSize   = 4 << 20
 	qblockPrefix = C.QBLOCK_PREFIX
 	qblockHead   = (C.sizeof_struct_qblock + qblockPrefix - 1) &^ (qblockPrefix - 1)
 )
