@@ -54,7 +54,7 @@ build: $(LIB) ## build build/libgosoccr.so (libsoccr C ABI, Go c-shared) and bui
 # go build knows what changed; always ask it.
 $(LIB): FORCE
 	@mkdir -p build
-	$(GO) build -buildmode=c-shared -ldflags=-extldflags=-Wl,-soname,libgosoccr.so -o $@ ./plugin
+	$(GO) build -buildmode=c-shared -ldflags=-extldflags=-Wl,-soname,libgosoccr.so,-z,pack-relative-relocs -o $@ ./plugin
 
 $(DEMO): test/demo/demo.c include/soccr.h $(LIB)
 	$(CC) $(CFLAGS) $(DEMO_CFLAGS) -o $@ test/demo/demo.c -Lbuild -lgosoccr -Wl,-rpath,'$$ORIGIN'
