@@ -168,7 +168,7 @@ func Unlock(conns ...Tuple) error {
 }
 
 func oneShot(fn func(l *Locker) error) error {
-	l, err := NewLocker()
+	l, err := newLocker(false)
 	if err != nil {
 		return err
 	}
@@ -183,25 +183,49 @@ func oneShot(fn func(l *Locker) error) error {
 // Lock and Unlock would each open and close a socket. It acts on the
 // network namespace of the thread that called NewLocker, whatever thread
 // calls its methods. Its methods are safe for concurrent use.
+//
+// Lock checks that the lock's chains are still as it made them before it
+// adds connections (someone may have flushed them), which costs reading
+// them back; a Locker reads them only when the ruleset changed since its
+// own last transaction, as nf_tables' generation counter tells.
 type Locker struct {
 	mu sync.Mutex
 	c  *nftables.Conn
+	// gen asks for the ruleset generation; nil for a one-shot Lock. known
+	// says that the chains were ours, as made, at generation verified.
+	gen      *genConn
+	known    bool
+	verified uint32
+	// chainReads counts the readings of the chains, for the tests.
+	chainReads int
 }
 
 // NewLocker opens a Locker's netlink socket in the calling thread's network
 // namespace. The caller closes it.
-func NewLocker() (*Locker, error) {
+func NewLocker() (*Locker, error) { return newLocker(true) }
+
+func newLocker(withGen bool) (*Locker, error) {
 	c, err := nftables.New(nftables.AsLasting())
 	if err != nil {
 		return nil, fmt.Errorf("network lock: netlink socket: %w", err)
 	}
-	return &Locker{c: c}, nil
+	l := &Locker{c: c}
+	if withGen {
+		// Without it the Locker still works, reading the chains at
+		// every Lock.
+		l.gen, _ = newGenConn()
+	}
+	return l, nil
 }
 
 // Close closes the Locker's netlink socket. See Unlock for its cost.
 func (l *Locker) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.gen != nil {
+		l.gen.close()
+		l.gen = nil
+	}
 	return l.c.CloseLasting()
 }
 
@@ -240,28 +264,51 @@ func (l *Locker) op(lock bool, conns []Tuple) error {
 	if !lock {
 		op, per = "unlock", 2 // unlock adds, then deletes: see tx
 	}
+	// The generation before: if it is the one at which the chains were
+	// last seen as made, nobody touched the ruleset since.
+	g0, gok := l.generation()
+	valid := gok && l.known && g0 == l.verified
+	l.known = false
 	chains := false
-	if lock {
+	if lock && !valid {
 		// The chains are rebuilt only when they are not ours as we
 		// made them: a rebuild deletes rules, and that costs the close
 		// of a netlink socket a grace period (see Unlock).
+		l.chainReads++
 		ok, err := l.chainsInPlace()
 		if err != nil {
 			return fmt.Errorf("network lock: %s: read the chains: %w", op, err)
 		}
-		chains = !ok
+		chains, valid = !ok, gok
 	}
+	var ntx uint32
 	for first := true; first || len(v4)+len(v6) > 0; first = false {
 		// One transaction: as many elements as fit, IPv4 first.
-		budget := txBytes / per
+		budget := txBytes/per - 2*32 // and the generation's marker, see tx
 		n4 := min(len(v4), budget/32)
 		n6 := min(len(v6), (budget-n4*32)/56)
 		if err := l.tx(lock, chains, v4[:n4], v6[:n6]); err != nil {
 			return fmt.Errorf("network lock: %s %d connections: %w", op, n4+n6, err)
 		}
 		v4, v6, chains = v4[n4:], v6[n6:], false
+		ntx++
+	}
+	// The generation after: each of our transactions moved it by one, so
+	// if it moved by exactly that much, nobody else changed the ruleset
+	// in between, and the chains are still as they were at g0.
+	if g1, ok := l.generation(); valid && ok && g1 == g0+ntx {
+		l.known, l.verified = true, g1
 	}
 	return nil
+}
+
+// generation reads the ruleset's generation, if the Locker can.
+func (l *Locker) generation() (uint32, bool) {
+	if l.gen == nil {
+		return 0, false
+	}
+	g, err := l.gen.generation()
+	return g, err == nil
 }
 
 // chainsInPlace tells whether the lock's table has just its two chains,
@@ -339,6 +386,19 @@ func (l *Locker) tx(lock, chains bool, v4, v6 []nftables.SetElement) error {
 			elems = elems[n:]
 		}
 	}
+	if l.gen != nil {
+		// A marker added and deleted: a transaction changes nothing
+		// when it only adds elements that are there already, and
+		// nf_tables then leaves its generation where it is; with the
+		// marker every transaction of ours moves it by one, which op
+		// counts on. No connection has ports 0.
+		if err := c.SetAddElements(lockSetV4, genMarker); err != nil {
+			return err
+		}
+		if err := c.SetDeleteElements(lockSetV4, genMarker); err != nil {
+			return err
+		}
+	}
 	err := c.Flush()
 	if !lock && errors.Is(err, unix.ENOENT) {
 		// No table, or no set: nothing is locked.
@@ -346,6 +406,9 @@ func (l *Locker) tx(lock, chains bool, v4, v6 []nftables.SetElement) error {
 	}
 	return err
 }
+
+// genMarker is the element of tx's marker: 0.0.0.0 port 0 both ways.
+var genMarker = []nftables.SetElement{{Key: make([]byte, 16)}}
 
 func addLockChains(c *nftables.Conn) {
 	accept := nftables.ChainPolicyAccept

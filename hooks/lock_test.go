@@ -190,6 +190,78 @@ func TestIntegrationLockerRepair(t *testing.T) {
 	must(t, l.Unlock(a)) // no table: nothing to do
 }
 
+// TestIntegrationLockerGeneration: a Locker reads its chains back only
+// when the ruleset's generation moved by more than its own transactions:
+// not across its own locks and unlocks, but after any change by someone
+// else, and it still repairs a flushed chain.
+func TestIntegrationLockerGeneration(t *testing.T) {
+	netnstest.CheckFDs(t)
+	ns := netnstest.New(t)
+	a := hooks.Tuple{Local: netip.MustParseAddrPort("10.0.0.1:1000"), Remote: netip.MustParseAddrPort("10.0.0.2:2000")}
+	b := hooks.Tuple{Local: netip.MustParseAddrPort("[fd00::1]:1001"), Remote: netip.MustParseAddrPort("[fd00::2]:2000")}
+	c := hooks.Tuple{Local: netip.MustParseAddrPort("10.0.0.1:1002"), Remote: netip.MustParseAddrPort("10.0.0.2:2000")}
+	var l *hooks.Locker
+	ns.MustDo(t, func() (err error) {
+		l, err = hooks.NewLocker()
+		return err
+	})
+	defer l.Close()
+	reads := func(want int, when string) {
+		t.Helper()
+		if got := l.ChainReads(); got != want {
+			t.Errorf("%s: chains read %d times, want %d", when, got, want)
+		}
+	}
+	must(t, l.Lock(a))
+	reads(1, "first Lock")
+	for range 3 {
+		must(t, l.Unlock(a))
+		must(t, l.Lock(a, b))
+		must(t, l.Lock(a)) // already locked: its transaction changes nothing but the marker
+	}
+	reads(1, "the Locker's own locks and unlocks")
+	if got := lockedIn(t, ns); len(got) != 2 {
+		t.Errorf("locked: %v, want a and b", got)
+	}
+
+	// Someone else's change, which leaves our chains alone: read again.
+	ns.Nft(t, "add table inet other")
+	must(t, l.Lock(a))
+	reads(2, "Lock after another table was added")
+	// Another process locks a connection (a one-shot Lock).
+	ns.MustDo(t, func() error { return hooks.Lock(c) })
+	must(t, l.Unlock(c))
+	must(t, l.Lock(a))
+	reads(3, "Lock after a one-shot Lock")
+	must(t, l.Lock(a))
+	reads(3, "the next Lock")
+
+	// A flushed chain is read and repaired: packets are dropped again.
+	ns.Nft(t, "flush chain inet gosoccr input")
+	must(t, l.Lock(a))
+	reads(4, "Lock after a flush")
+	ns.MustDo(t, func() error {
+		nc, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		tab := &nftables.Table{Name: hooks.LockTable, Family: nftables.TableFamilyINet}
+		rs, err := nc.GetRules(tab, &nftables.Chain{Name: "input", Table: tab})
+		if err != nil {
+			return err
+		}
+		if len(rs) != 2 {
+			return fmt.Errorf("input chain after the repair: %d rules, want 2", len(rs))
+		}
+		return nil
+	})
+	must(t, l.Unlock(a, b))
+	if got := lockedIn(t, ns); len(got) != 0 {
+		t.Errorf("locked after Unlock: %v", got)
+	}
+	ns.MustDo(t, hooks.RemoveLock)
+}
+
 // TestIntegrationTCPLockOption dumps the client with TCPOptions.Lock,
 // which keeps it isolated after the dump, and restores it with the
 // option, which unlocks it: the FIN that a CLOSE_WAIT restore injects
