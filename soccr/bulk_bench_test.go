@@ -38,8 +38,8 @@ func peakRSS() float64 {
 // BenchmarkBulk checkpoints and restores n=9,000 loopback connections with
 // 4 KiB unread each way (2 descriptors per connection, plus one for each
 // restored socket while its old one is closed: 18,000 at the peak, under
-// the hard limit of 20,000), one by one (single) and with CheckpointAll
-// and RestoreAll (bulk). It reports microseconds per connection for each
+// the hard limit of 20,000), one by one (single) and with
+// CheckpointCloseAll and RestoreAll (bulk). It reports microseconds per connection for each
 // phase, the total, and the peak RSS of the phases (base-RSS: the process
 // before them) next to the queue bytes the saved states hold.
 func BenchmarkBulk(b *testing.B) {
@@ -76,12 +76,13 @@ func BenchmarkBulk(b *testing.B) {
 							fds[i] = c.Client
 						}
 						states = make([]*soccr.State, len(conns))
-						for i, r := range soccr.CheckpointAll(fds, soccr.SaveOptions{NoSockopts: true}) {
+						// Closed by the workers, as the single mode
+						// closes each socket after its checkpoint.
+						for i, r := range soccr.CheckpointCloseAll(fds, soccr.SaveOptions{NoSockopts: true}) {
 							if r.Err != nil {
 								return r.Err
 							}
 							states[i] = r.State
-							unix.Close(conns[i].Client)
 							conns[i].Client = -1
 						}
 					}
