@@ -118,7 +118,8 @@ static void free_owned(struct libsoccr_sk *sk)
 
 /*
  * done ends handle sk. Without a Go handle (nothing restored into the
- * socket), resuming is leaving repair mode, and releasing is nothing.
+ * socket, or a restore that left nothing to push on resume), resuming is
+ * leaving repair mode, and releasing is nothing.
  */
 static void done(struct libsoccr_sk *sk, int resume, const char *fn)
 {

@@ -173,10 +173,18 @@ func gosoccrRestore(sk *C.struct_libsoccr_sk, data *C.struct_libsoccr_sk_data) (
 	}
 	c := connOf(sk)
 	if c == nil {
-		// libsoccr_pause set TCP_REPAIR. The handle keeps what Resume
-		// needs (bytes to push at once).
+		// libsoccr_pause set TCP_REPAIR. A handle keeps what Resume
+		// needs, when there are bytes to push at once; otherwise
+		// libsoccr_resume leaves repair mode in C, without entering Go.
 		c = soccr.Adopt(fd)
-		sk.conn = C.uintptr_t(cgo.NewHandle(c))
+		if err := c.Restore(st); err != nil {
+			logErr(err)
+			return -2
+		}
+		if !c.PlainResume() {
+			sk.conn = C.uintptr_t(cgo.NewHandle(c))
+		}
+		return 0
 	}
 	if err := c.Restore(st); err != nil {
 		logErr(err)

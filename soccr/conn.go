@@ -88,6 +88,11 @@ func (c *Conn) Resume() error {
 	return nil
 }
 
+// PlainResume reports whether Resume would only take the socket out of
+// repair mode (setsockopt TCP_REPAIR 0), with nothing of its own to push:
+// a caller that knows it can do that itself and drop the Conn.
+func (c *Conn) PlainResume() bool { return !c.resend.push && !c.resend.kick }
+
 // Release forgets the socket and leaves it in repair mode, so that closing
 // it sends nothing to the peer. After Release the Conn must not be used.
 func (c *Conn) Release() { c.done = true }
