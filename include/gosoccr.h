@@ -359,7 +359,10 @@ int gosoccr_lock_cleanup(void);
  * and unlocks connections a few at a time. gosoccr_lock and gosoccr_unlock
  * open and close a socket each call, and the close after an unlock waits
  * in the kernel for the removal's RCU grace period (about 10 ms here); a
- * locker pays that once, at its close.
+ * locker pays that once, at its close. A locker also reads the lock's
+ * chains back (to repair them if someone changed them) only when the
+ * ruleset changed since its own last transaction: one lock plus one unlock
+ * of a connection costs about 0.3 ms with a locker.
  *
  * gosoccr_locker_open opens one in the calling thread's network namespace,
  * which it then acts on whatever thread calls it. Returns NULL with errno
