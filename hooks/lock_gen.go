@@ -16,6 +16,7 @@ import (
 type genConn struct {
 	fd  int
 	seq uint32
+	buf []byte // the answers, read into the same buffer each time
 }
 
 func newGenConn() (*genConn, error) {
@@ -27,7 +28,7 @@ func newGenConn() (*genConn, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &genConn{fd: fd}, nil
+	return &genConn{fd: fd, buf: make([]byte, 512)}, nil
 }
 
 func (g *genConn) close() error { return unix.Close(g.fd) }
@@ -49,13 +50,12 @@ func (g *genConn) generation() (uint32, error) {
 	if err := unix.Sendto(g.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return 0, fmt.Errorf("GETGEN: send: %w", err)
 	}
-	buf := make([]byte, 512)
 	for {
-		n, _, err := unix.Recvfrom(g.fd, buf, 0)
+		n, _, err := unix.Recvfrom(g.fd, g.buf, 0)
 		if err != nil {
 			return 0, fmt.Errorf("GETGEN: receive: %w", err)
 		}
-		for b := buf[:n]; len(b) >= unix.NLMSG_HDRLEN; {
+		for b := g.buf[:n]; len(b) >= unix.NLMSG_HDRLEN; {
 			l := int(binary.NativeEndian.Uint32(b[0:4]))
 			if l < unix.NLMSG_HDRLEN || l > len(b) {
 				return 0, fmt.Errorf("GETGEN: a message of %d bytes in %d", l, len(b))

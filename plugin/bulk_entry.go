@@ -58,9 +58,9 @@ func bulkErrno(err error) C.int {
 
 // gosoccrCheckpointAll is gosoccr_checkpoint_all (closeDone 0) and
 // gosoccr_checkpoint_close_all: it checkpoints conns[i].fd for every i,
-// filling data, the addresses and the queues (malloc()-ed here, free()-d by
-// the caller); with closeDone, each socket checkpointed is closed and its
-// fd set to -1. Returns how many failed, or -EINVAL for a NULL array.
+// filling data, the addresses and the queues (carved by a qarena, given
+// back with gosoccr_free_queues); with closeDone, each socket checkpointed
+// is closed and its fd set to -1. Returns how many failed, or -EINVAL for a NULL array.
 //
 //export gosoccrCheckpointAll
 func gosoccrCheckpointAll(p *C.struct_gosoccr_tcp_conn, n C.size_t, closeDone C.int) (ret C.int) {
@@ -82,8 +82,7 @@ func gosoccrCheckpointAll(p *C.struct_gosoccr_tcp_conn, n C.size_t, closeDone C.
 	// blocks shared by the connections of this call.
 	qa := &qarena{}
 	defer qa.close()
-	alloc := qa.alloc
-	o := soccr.SaveOptions{Alloc: alloc, NoSockopts: true}
+	o := soccr.SaveOptions{Alloc: qa.alloc, NoSockopts: true}
 	var res []soccr.Result
 	if closeDone != 0 {
 		res = soccr.CheckpointCloseAll(fds, o)
